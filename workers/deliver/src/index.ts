@@ -1,0 +1,5 @@
+export default {
+  async queue(batch) {
+    batch.ackAll();
+  },
+} satisfies ExportedHandler<Env>;
