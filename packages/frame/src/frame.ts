@@ -1,7 +1,8 @@
 /**
  * Frame v1: the binary envelope a client posts to ingest and the queue carries to deliver.
- * The layout is pinned in ../SPEC.md. This file is the ingest hot path: it allocates nothing but
- * the result object, three subarray views and the recipient string.
+ * The layout and the order of the checks are pinned in ../SPEC.md. This file is the ingest hot path:
+ * decodeFrame allocates nothing but the result object, four subarray views (one only to check the
+ * recipient) and the recipient string.
  */
 
 import { recipientProblem } from "./recipient.ts";
@@ -19,17 +20,26 @@ export const MAX_RECIPIENT_BYTES = 254;
 export const MAX_FRAME_BYTES = 65_536;
 /** magic(2) + version(1) + flags(1) + note id(16) + recipient length(2). */
 export const FIXED_HEADER_BYTES = 22;
-/** The smallest frame that can be valid: header, 3-byte recipient, nonce, 17 bytes of ciphertext. */
-export const MIN_FRAME_BYTES = FIXED_HEADER_BYTES + MIN_RECIPIENT_BYTES + NONCE_BYTES + MIN_CIPHERTEXT_BYTES;
+/**
+ * The shortest address the recipient rule accepts is 5 bytes, "a@b.c": the domain needs two labels,
+ * so a 3- or 4-byte recipient passes the length check and then fails the rule.
+ */
+export const MIN_VALID_RECIPIENT_BYTES = 5;
+/** The smallest frame that can be valid: header, "a@b.c", nonce, 17 bytes of ciphertext = 56. */
+export const MIN_FRAME_BYTES = FIXED_HEADER_BYTES + MIN_VALID_RECIPIENT_BYTES + NONCE_BYTES + MIN_CIPHERTEXT_BYTES;
 
-export type FrameErrorCode =
-  | "bad_magic"
-  | "unsupported_version"
-  | "unsupported_flags"
-  | "truncated"
-  | "bad_recipient"
-  | "empty_ciphertext"
-  | "frame_too_large";
+/** Every code decodeFrame can return; SPEC.md, "Error codes", says what each means. */
+export const FRAME_ERROR_CODES = [
+  "bad_magic",
+  "unsupported_version",
+  "unsupported_flags",
+  "truncated",
+  "bad_recipient",
+  "empty_ciphertext",
+  "frame_too_large",
+] as const;
+
+export type FrameErrorCode = (typeof FRAME_ERROR_CODES)[number];
 
 export interface Frame {
   /** 16 bytes, a view into the decoded buffer. */
@@ -61,14 +71,19 @@ export class FrameError extends Error {
   }
 }
 
-const latin1 = new TextDecoder("latin1");
+// Created on the first decode, not at import: Hermes (React Native before 0.85) has no TextDecoder
+// (facebook/hermes#1403), and clients there import this module for encodeFrame. UTF-8 is the one
+// label every TextDecoder and polyfill supports, and it is exact on the ASCII the rule lets through.
+let recipientDecoder: TextDecoder | undefined;
 
 function fail(error: FrameErrorCode, message: string): DecodeResult {
   return { ok: false, error, message };
 }
 
 /**
- * Decodes and validates one frame. Never throws: every defect is a result with a code.
+ * Decodes and validates one frame. Never throws: every defect is a result with a code. Fields are
+ * checked in layout order, each as soon as all its bytes are present (SPEC.md, "Decoding"), so a
+ * frame with several defects always reports the same one.
  * The returned views share `bytes`' buffer; copy them if the buffer will be reused.
  *
  * @example
@@ -103,14 +118,13 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult {
     );
   }
   const nonceStart = FIXED_HEADER_BYTES + recipientLength;
-  const ciphertextStart = nonceStart + NONCE_BYTES;
-  if (length < ciphertextStart) {
-    return fail("truncated", "The frame ends before the end of its recipient and nonce.");
-  }
-
+  if (length < nonceStart) return fail("truncated", "The frame ends inside its recipient.");
   const recipientBytes = bytes.subarray(FIXED_HEADER_BYTES, nonceStart);
   const problem = recipientProblem(recipientBytes);
   if (problem !== null) return fail("bad_recipient", problem);
+
+  const ciphertextStart = nonceStart + NONCE_BYTES;
+  if (length < ciphertextStart) return fail("truncated", "The frame ends inside its 12-byte nonce.");
 
   if (length - ciphertextStart < MIN_CIPHERTEXT_BYTES) {
     return fail(
@@ -119,12 +133,12 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult {
     );
   }
 
+  if (recipientDecoder === undefined) recipientDecoder = new TextDecoder();
   return {
     ok: true,
     frame: {
       noteId: bytes.subarray(4, 4 + NOTE_ID_BYTES),
-      // The bytes were checked to be printable ASCII, so latin1 is exact and the fastest decoder.
-      recipient: latin1.decode(recipientBytes),
+      recipient: recipientDecoder.decode(recipientBytes),
       nonce: bytes.subarray(nonceStart, ciphertextStart),
       ciphertext: bytes.subarray(ciphertextStart),
     },

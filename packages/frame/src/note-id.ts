@@ -11,6 +11,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  * noteIdToUuid(frame.noteId); // "0f8e…-…"
  */
 export function noteIdToUuid(id: Uint8Array): string {
+  // Without this a short id would spell "undefined" into the UUID instead of failing.
+  if (id.length !== 16) throw new RangeError(`A note id is 16 bytes; this one has ${id.length}.`);
   let s = "";
   for (let i = 0; i < 16; i++) {
     if (i === 4 || i === 6 || i === 8 || i === 10) s += "-";
