@@ -1,6 +1,7 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineProject, mergeConfig } from "vitest/config";
 import shared from "../../vitest.shared.ts";
+import { TEST_TOKEN_LIMIT, TEST_TOKEN_SECRETS } from "./test/config.ts";
 
 export default mergeConfig(
   shared,
@@ -8,7 +9,10 @@ export default mergeConfig(
     plugins: [
       cloudflareTest({
         wrangler: { configPath: "../../wrangler.ingest.toml" },
-        miniflare: { bindings: { TOKEN_SECRETS: JSON.stringify({ test1: "dGVzdC1zZWNyZXQtb25l" }) } },
+        miniflare: {
+          bindings: { TOKEN_SECRETS: JSON.stringify(TEST_TOKEN_SECRETS) },
+          ratelimits: { TOKEN_LIMITER: { namespace_id: "1001", simple: { limit: TEST_TOKEN_LIMIT, period: 60 } } },
+        },
       }),
     ],
     test: { name: "ingest", include: ["test/**/*.test.ts"] },

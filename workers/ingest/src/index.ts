@@ -1,5 +1,31 @@
+/**
+ * The ingest Worker: checks a frame and its client token, queues it, answers 202; and answers
+ * status polls from KV. One file per route; errors become responses in errors.ts only.
+ */
+
+import type { NoteMessage } from "@notepipe/pipeline";
+// hono/tiny (PatternRouter): six routes need no RegExpRouter, and the bundle is ~2.5 KiB gzip smaller.
+import { Hono } from "hono/tiny";
+import { methodNotAllowed, notFound, onError } from "./errors.ts";
+import { getNoteStatus } from "./routes/get-note-status.ts";
+import { postNote } from "./routes/post-note.ts";
+import { postNotesStatus } from "./routes/post-notes-status.ts";
+
+export type IngestEnv = { Bindings: Env };
+
+const app = new Hono<IngestEnv>();
+
+// Each path, then what answers any other method on it. Order matters: Hono runs the first match.
+app.post("/v1/notes", postNote); // the hot path
+app.all("/v1/notes", methodNotAllowed("POST"));
+app.post("/v1/notes/status", postNotesStatus);
+app.all("/v1/notes/status", methodNotAllowed("POST")); // before :id, which would take "status" for an id
+app.get("/v1/notes/:id", getNoteStatus); // Hono answers HEAD with it too
+app.all("/v1/notes/:id", methodNotAllowed("GET, HEAD"));
+
+app.notFound(notFound);
+app.onError(onError);
+
 export default {
-  async fetch() {
-    return new Response("ok");
-  },
-} satisfies ExportedHandler<Env>;
+  fetch: app.fetch,
+} satisfies ExportedHandler<Env, NoteMessage>;

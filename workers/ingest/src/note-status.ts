@@ -1,0 +1,19 @@
+/**
+ * What the status routes answer for one note: the KV record minus what the client has no use for
+ * (provider id, next attempt). No address and no content are ever stored, so none can leak here.
+ */
+
+import type { NoteState, StatusRecord } from "@notepipe/pipeline";
+
+export type NoteStatus =
+  | { id: string; state: NoteState; attempts: number; updatedAt: string; error?: string }
+  /** No record (yet): deliver has not seen the note, the id is wrong, or the record expired. */
+  | { id: string; state: "unknown" };
+
+export function toNoteStatus(record: StatusRecord): NoteStatus {
+  const { id, state, attempts, updatedAt, error } = record;
+  return error === undefined ? { id, state, attempts, updatedAt } : { id, state, attempts, updatedAt, error };
+}
+
+/** Status answers change with every delivery attempt; no cache may keep one. */
+export const NO_STORE = { "cache-control": "no-store" } as const;

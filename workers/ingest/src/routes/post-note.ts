@@ -1,0 +1,105 @@
+/**
+ * POST /v1/notes: the hot path. A pipe, not a parser: the body is read once as an ArrayBuffer,
+ * decoded in place (subarray views, no copy, no base64, no JSON, no zod) and queued as received.
+ *
+ * Checks run cheapest first, and nothing costlier runs before a cheaper check has passed:
+ *   1. 415 Content-Type                      header only
+ *   2. 413 Content-Length                    header only, before the body is read
+ *   3. 401 token shape and kid               header only, no crypto: a bad token costs no body read
+ *   4. 400 / 413 frame (decodeFrame)         reads the body; its length is always checked
+ *   5. 403 token MAC against the recipient   one HMAC; needs the recipient, hence after 4
+ *   6. 429 rate limit per token              binding call; only authenticated requests count
+ *   7. 503 queue send                        the only write
+ *   8. 202 {"id"}                            only once the send has resolved
+ *
+ * 401 vs 403: 401 `unauthorized` is what can be decided from the Authorization header alone
+ * (missing, not Bearer, not `np1.<kid>.<43 base64url>`, kid retired or unknown). 403
+ * `recipient_not_allowed` is a well-formed token with a current kid whose MAC does not match the
+ * frame's recipient. A token made for another address and a forged MAC are indistinguishable
+ * without trying every address, so both are 403.
+ * Consequence: a caller with a well-formed token and a current kid learns the frame's 400 code
+ * before its MAC is checked. That reveals only what packages/frame/SPEC.md already says; a caller
+ * without one is refused before the body is read.
+ */
+
+import { decodeFrame, MAX_FRAME_BYTES, noteIdToUuid } from "@notepipe/frame";
+import type { NoteMessage } from "@notepipe/pipeline";
+import { parseTokenSecrets, readClientToken, verifyClientToken } from "@notepipe/token";
+import type { Context } from "hono";
+import { ApiError } from "../errors.ts";
+import type { IngestEnv } from "../index.ts";
+
+/** The `period` of `[[ratelimits]] TOKEN_LIMITER` in wrangler.ingest.toml: a full window always suffices. */
+const RATE_LIMIT_RETRY_AFTER_SECONDS = "60";
+/** A refused send is a Queues hiccup or a full backlog; a few seconds is a polite first retry. */
+const QUEUE_RETRY_AFTER_SECONDS = "10";
+
+const BEARER = "bearer ";
+
+export async function postNote(c: Context<IngestEnv>): Promise<Response> {
+  const request = c.req.raw;
+  const headers = request.headers;
+
+  if (!isOctetStream(headers.get("content-type"))) {
+    throw new ApiError("unsupported_media_type", { message: "Send the frame as application/octet-stream." });
+  }
+
+  const declaredLength = headers.get("content-length");
+  if (declaredLength !== null && Number(declaredLength) > MAX_FRAME_BYTES) {
+    throw new ApiError("frame_too_large", {
+      message: `A frame is at most ${MAX_FRAME_BYTES} bytes; this one declares ${declaredLength}.`,
+    });
+  }
+
+  const authorization = headers.get("authorization");
+  if (authorization === null) throw unauthorized("Send Authorization: Bearer <client token>.");
+  if (authorization.length <= BEARER.length || authorization.slice(0, BEARER.length).toLowerCase() !== BEARER) {
+    throw unauthorized("The Authorization header must be Bearer <client token>.");
+  }
+  const tokenText = authorization.slice(BEARER.length);
+  const secrets = parseTokenSecrets(c.env.TOKEN_SECRETS);
+  const read = readClientToken(tokenText, secrets);
+  if (!read.ok) {
+    throw unauthorized(
+      read.problem === "unknown_kid"
+        ? "This client token's key was retired; get a new token."
+        : "The client token is malformed; it reads np1.<kid>.<mac>.",
+    );
+  }
+
+  const frameBytes = new Uint8Array(await request.arrayBuffer());
+  const decoded = decodeFrame(frameBytes);
+  if (!decoded.ok) throw new ApiError(decoded.error, { message: decoded.message });
+  const { frame } = decoded;
+
+  const verdict = await verifyClientToken(read.token, frame.recipient, secrets);
+  if (!verdict.ok) throw new ApiError("recipient_not_allowed");
+
+  // Keyed by the token (kid + MAC, one canonical spelling each), not the IP: mobile clients share
+  // carrier NAT addresses, and a token is bound to one recipient, which is what the limit protects.
+  const { success } = await c.env.TOKEN_LIMITER.limit({ key: tokenText });
+  if (!success) throw new ApiError("rate_limited", { headers: { "retry-after": RATE_LIMIT_RETRY_AFTER_SECONDS } });
+
+  // Default content type (v8 structured clone), so deliver receives `frame` as a Uint8Array.
+  const message: NoteMessage = { frame: frameBytes, acceptedAt: Date.now() };
+  try {
+    await c.env.NOTES_QUEUE.send(message);
+  } catch (cause) {
+    console.error(`ingest: NOTES_QUEUE.send failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+    throw new ApiError("queue_unavailable", { headers: { "retry-after": QUEUE_RETRY_AFTER_SECONDS }, cause });
+  }
+
+  return c.json({ id: noteIdToUuid(frame.noteId) }, 202);
+}
+
+function isOctetStream(contentType: string | null): boolean {
+  if (contentType === null) return false;
+  const semicolon = contentType.indexOf(";");
+  const mediaType = semicolon === -1 ? contentType : contentType.slice(0, semicolon);
+  return mediaType.trim().toLowerCase() === "application/octet-stream";
+}
+
+/** RFC 9110 §15.5.2: a 401 names the scheme it wants. */
+function unauthorized(message: string): ApiError {
+  return new ApiError("unauthorized", { message, headers: { "www-authenticate": 'Bearer realm="notepipe"' } });
+}

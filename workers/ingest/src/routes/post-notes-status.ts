@@ -1,0 +1,69 @@
+/**
+ * POST /v1/notes/status `{"ids": [...]}`: the "poll on next open" call, one entry per id in
+ * request order, `"state": "unknown"` where there is no record. No token, like GET /v1/notes/:id.
+ */
+
+import { isNoteUuid } from "@notepipe/frame";
+import { type StatusRecord, statusKey } from "@notepipe/pipeline";
+import type { Context } from "hono";
+import * as z from "zod/mini";
+import { ApiError } from "../errors.ts";
+import type { IngestEnv } from "../index.ts";
+import { NO_STORE, type NoteStatus, toNoteStatus } from "../note-status.ts";
+
+/** KV's bulk get reads at most 100 keys in one operation. */
+export const MAX_STATUS_IDS = 100;
+/** 100 ids of 38 JSON bytes each, plus slack for whitespace; refused before JSON.parse runs. */
+const MAX_BODY_BYTES = 8192;
+
+// zod/mini: the classic build does not tree-shake (all its locales would ship in the bundle).
+const StatusQuery = z.object({
+  ids: z.array(z.string().check(z.refine(isNoteUuid))).check(z.minLength(1), z.maxLength(MAX_STATUS_IDS)),
+});
+
+export async function postNotesStatus(c: Context<IngestEnv>): Promise<Response> {
+  const request = c.req.raw;
+  if (!isJson(request.headers.get("content-type"))) {
+    throw new ApiError("unsupported_media_type", { message: "Send the ids as application/json." });
+  }
+  const declaredLength = request.headers.get("content-length");
+  if (declaredLength !== null && Number(declaredLength) > MAX_BODY_BYTES) throw new ApiError("body_too_large");
+  const text = await request.text();
+  if (text.length > MAX_BODY_BYTES) throw new ApiError("body_too_large");
+
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new ApiError("bad_request");
+  }
+  const query = StatusQuery.safeParse(body);
+  if (!query.success) throw queryError(query.error);
+  const { ids } = query.data;
+
+  const records = await c.env.STATUS.get<StatusRecord>([...new Set(ids.map(statusKey))], "json");
+  const notes = ids.map((id): NoteStatus => {
+    const record = records.get(statusKey(id));
+    return record ? toNoteStatus(record) : { id, state: "unknown" };
+  });
+  return c.json({ notes }, 200, NO_STORE);
+}
+
+function isJson(contentType: string | null): boolean {
+  if (contentType === null) return false;
+  const semicolon = contentType.indexOf(";");
+  const mediaType = semicolon === -1 ? contentType : contentType.slice(0, semicolon);
+  return mediaType.trim().toLowerCase() === "application/json";
+}
+
+function queryError(error: z.core.$ZodError): ApiError {
+  const issue = error.issues[0];
+  const [field, index] = issue?.path ?? [];
+  if (field === "ids" && typeof index === "number") {
+    return new ApiError("bad_id", { message: `ids[${index}] is not a note id (a lowercase canonical UUID).` });
+  }
+  if (field === "ids" && (issue?.code === "too_big" || issue?.code === "too_small")) {
+    return new ApiError("bad_request", { message: `ids must hold 1 to ${MAX_STATUS_IDS} note ids.` });
+  }
+  return new ApiError("bad_request");
+}

@@ -1,0 +1,10 @@
+/** What vitest.config.ts configures the Worker with; imported by the config (Node) and the tests (workerd). */
+
+/** Two current kids, as during a rotation. A retired kid's secret lives in the test that uses it. */
+export const TEST_TOKEN_SECRETS = {
+  k2026a: "test-secret-k2026a-0123456789",
+  k2026b: "test-secret-k2026b-0123456789",
+};
+
+/** TOKEN_LIMITER's limit per token per 60 s: small enough that a test uses a token up in a few requests. */
+export const TEST_TOKEN_LIMIT = 5;
