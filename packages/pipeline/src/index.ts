@@ -45,7 +45,49 @@ export interface StatusRecord {
   nextAttemptAt?: string;
   /** For `sent` and later: the mail provider's message id. */
   providerId?: string;
+  /** For `retrying`, `failed`, `dead`: {@link error} as a machine code (what ops counts and filters on). */
+  errorCode?: DeliveryErrorCode;
+  /** For `retrying`, `failed`, `dead`: ISO 8601 time of the first failed attempt of this delivery. */
+  firstFailureAt?: string;
+  /**
+   * For `retrying`: the Idempotency-Key of a send whose answer never came (timeout, 5xx, lost
+   * connection), so the provider may have taken the note. Deliver sends the note again only under
+   * this key, which the provider dedupes for 24 hours (workers/deliver/README.md, "Never twice").
+   */
+  requestKey?: string;
+  /** ISO 8601 time {@link requestKey} was first used: the provider forgets it 24 hours later. */
+  requestKeyAt?: string;
+  /** How many notes the request under {@link requestKey} carried. */
+  requestSize?: number;
 }
+
+/**
+ * Why deliver retries or gave up on a note: a record's `errorCode` and a dead letter's `reason`.
+ * What each means and what deliver does about it: workers/deliver/README.md, "Outcomes".
+ */
+export const DELIVERY_ERROR_CODES = [
+  // transient: retried with backoff
+  "timeout",
+  "network_error",
+  "provider_unavailable",
+  "rate_limited",
+  "request_in_progress",
+  // pipeline-level: no note at fault; the whole batch waits for an operator or a quota reset
+  "auth_failed",
+  "sender_not_verified",
+  "quota_exceeded",
+  "request_invalid",
+  "config_invalid",
+  "unexpected_response",
+  // permanent for the note: dead-lettered at once
+  "undecodable",
+  "rejected",
+  "inactive_recipient",
+  "possibly_sent",
+  // the dead-letter queue's own: retries ran out with no recorded cause
+  "retries_exhausted",
+] as const;
+export type DeliveryErrorCode = (typeof DELIVERY_ERROR_CODES)[number];
 
 /** 30 days: long enough for a client that opens rarely, short enough to bound what KV holds. */
 export const STATUS_TTL_SECONDS = 30 * 24 * 60 * 60;
@@ -57,3 +99,11 @@ export const STATUS_TTL_SECONDS = 30 * 24 * 60 * 60;
 export function statusKey(id: string): string {
   return `note:${id}`;
 }
+
+export {
+  DEAD_LETTER_PREFIX,
+  DEAD_LETTER_TTL_SECONDS,
+  type DeadLetter,
+  type DeadLetterMetadata,
+  deadLetterKey,
+} from "./dead-letter.ts";

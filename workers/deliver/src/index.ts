@@ -1,5 +1,28 @@
+/**
+ * The deliver Worker: consumes the `notes` queue (send each batch through the mail provider,
+ * retry or dead-letter, write status to KV) and the `notes-dlq` queue (file what ran out of
+ * retries in the dead-letter store). README.md explains the outcomes, retries and idempotency.
+ */
+
+import type { NoteMessage } from "@notepipe/pipeline";
+import { deadLetterNotes } from "./dead-letter-notes.ts";
+import { deliverNotes } from "./deliver-notes.ts";
+
+/** The queue names of wrangler.deliver.toml's `[[queues.consumers]]`. */
+export const NOTES_QUEUE = "notes";
+export const DEAD_LETTER_QUEUE = "notes-dlq";
+
 export default {
-  async queue(batch) {
-    batch.ackAll();
+  async queue(batch, env) {
+    switch (batch.queue) {
+      case NOTES_QUEUE:
+        return deliverNotes(batch, env);
+      case DEAD_LETTER_QUEUE:
+        return deadLetterNotes(batch, env);
+      default:
+        // A consumer added in wrangler.deliver.toml without a handler here: keep its messages.
+        console.error(`deliver: no handler for queue ${batch.queue}; its messages are retried`);
+        batch.retryAll();
+    }
   },
-} satisfies ExportedHandler<Env>;
+} satisfies ExportedHandler<Env, NoteMessage>;

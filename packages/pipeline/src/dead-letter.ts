@@ -1,0 +1,58 @@
+/**
+ * The dead-letter store: notes deliver gave up on, kept in the `STATUS` KV namespace beside the
+ * status records so that ops can list, replay or discard them (the ops issue builds on this).
+ */
+
+import type { DeliveryErrorCode } from "./index.ts";
+
+/** Every dead letter's key starts with this; `STATUS.list({ prefix })` walks the store. */
+export const DEAD_LETTER_PREFIX = "dead:";
+
+/**
+ * 30 days, as the status records: a note's dead letter and its `dead`/`failed` record expire
+ * together, and an operator has a month to fix the cause and replay. The queue itself is no
+ * backup: Queues keeps a message at most 14 days, and a consumed one not at all.
+ */
+export const DEAD_LETTER_TTL_SECONDS = 30 * 24 * 60 * 60;
+
+/** One entry of the store, JSON under {@link deadLetterKey}. */
+export interface DeadLetter {
+  /** The note id (a UUID), or `msg-<queue message id>` for a message with no readable note id. */
+  id: string;
+  /** The frame exactly as the queue carried it, standard base64; "" when the body held no frame. */
+  frame: string;
+  reason: DeliveryErrorCode;
+  /** One sentence for an operator; no address and no content. */
+  message: string;
+  /** Send attempts made, as last recorded (see workers/deliver/README.md, "Dead letters"). */
+  attempts: number;
+  /** ISO 8601. */
+  firstFailureAt: string;
+  /** ISO 8601. */
+  lastFailureAt: string;
+  /**
+   * The provider may already have taken this note (a send under its key was never answered, or
+   * the provider said the key was used before). A replay may then deliver it twice.
+   */
+  possiblySent: boolean;
+  /** The message's `acceptedAt` (ms since the epoch), or null if the body had none. */
+  acceptedAt: number | null;
+  replayedAt?: number;
+}
+
+/**
+ * Stored as the KV metadata of each entry (well under KV's 1,024-byte limit), so that a listing
+ * can filter by reason and time without reading a single value.
+ */
+export type DeadLetterMetadata = Pick<
+  DeadLetter,
+  "reason" | "attempts" | "firstFailureAt" | "lastFailureAt" | "possiblySent"
+>;
+
+/**
+ * @example
+ * await env.STATUS.get<DeadLetter>(deadLetterKey(id), "json");
+ */
+export function deadLetterKey(id: string): string {
+  return `${DEAD_LETTER_PREFIX}${id}`;
+}

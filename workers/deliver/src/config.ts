@@ -1,0 +1,98 @@
+/**
+ * The deliver Worker's settings, read from its vars and its secret once per isolate: the
+ * configured strings are JSON-encoded here, not per email (see `emailJson` in providers/).
+ */
+
+import { MAX_DELAY_SECONDS, type RetrySettings } from "./backoff.ts";
+import { postmarkProvider } from "./providers/postmark.ts";
+import type { MailProvider, SendSettings } from "./providers/provider.ts";
+import { resendProvider } from "./providers/resend.ts";
+
+const PROVIDERS: Record<string, MailProvider> = { resend: resendProvider, postmark: postmarkProvider };
+
+export interface DeliverConfig {
+  provider: MailProvider;
+  send: SendSettings;
+  retry: RetrySettings;
+}
+
+export type ConfigResult = { ok: true; config: DeliverConfig } | { ok: false; problem: string };
+
+const CONFIG_KEYS = [
+  "MAIL_PROVIDER",
+  "MAIL_API_URL",
+  "MAIL_API_KEY",
+  "MAIL_FROM",
+  "MAIL_SUBJECT",
+  "MAIL_TIMEOUT_SECONDS",
+  "RETRY_BASE_SECONDS",
+  "RETRY_MAX_SECONDS",
+  "PIPELINE_RETRY_SECONDS",
+] as const satisfies readonly (keyof Env)[];
+
+/** Widened to string: wrangler types each var as its literal value in wrangler.deliver.toml. */
+export type ConfigSource = Readonly<Record<(typeof CONFIG_KEYS)[number], string>>;
+
+const SECONDS_KEYS = [
+  "MAIL_TIMEOUT_SECONDS",
+  "RETRY_BASE_SECONDS",
+  "RETRY_MAX_SECONDS",
+  "PIPELINE_RETRY_SECONDS",
+] as const;
+
+let cached: { values: string[]; result: ConfigResult } | undefined;
+
+/**
+ * @example
+ * const read = readConfig(env);
+ * if (!read.ok) console.error(read.problem);
+ */
+export function readConfig(env: ConfigSource): ConfigResult {
+  const values = CONFIG_KEYS.map((key) => env[key]);
+  if (cached === undefined || cached.values.some((value, i) => value !== values[i])) {
+    cached = { values, result: parseConfig(env) };
+  }
+  return cached.result;
+}
+
+function parseConfig(env: ConfigSource): ConfigResult {
+  const provider = PROVIDERS[env.MAIL_PROVIDER];
+  if (provider === undefined) {
+    return {
+      ok: false,
+      problem: `MAIL_PROVIDER must be "resend" or "postmark"; it is ${JSON.stringify(env.MAIL_PROVIDER)}.`,
+    };
+  }
+  if (!/^https?:\/\/[^/\s]+/.test(env.MAIL_API_URL ?? "")) {
+    return { ok: false, problem: "MAIL_API_URL must be an http(s) URL such as https://api.resend.com." };
+  }
+  // The secret's value never goes into a message.
+  if (!env.MAIL_API_KEY) return { ok: false, problem: "The MAIL_API_KEY secret is not set." };
+  if (!env.MAIL_FROM?.trim()) return { ok: false, problem: "MAIL_FROM is empty." };
+  const seconds = {} as Record<(typeof SECONDS_KEYS)[number], number>;
+  for (const key of SECONDS_KEYS) {
+    const value = Number(env[key]);
+    if (!Number.isInteger(value) || value < 1 || value > MAX_DELAY_SECONDS) {
+      return { ok: false, problem: `${key} must be a whole number of seconds from 1 to ${MAX_DELAY_SECONDS}.` };
+    }
+    seconds[key] = value;
+  }
+  return {
+    ok: true,
+    config: {
+      provider,
+      send: {
+        apiUrl: env.MAIL_API_URL.replace(/\/+$/, ""),
+        apiKey: env.MAIL_API_KEY,
+        fromJson: JSON.stringify(env.MAIL_FROM),
+        subjectJson: JSON.stringify(env.MAIL_SUBJECT ?? ""),
+        timeoutMs: seconds.MAIL_TIMEOUT_SECONDS * 1000,
+      },
+      retry: {
+        baseSeconds: seconds.RETRY_BASE_SECONDS,
+        maxSeconds: seconds.RETRY_MAX_SECONDS,
+        pipelineSeconds: seconds.PIPELINE_RETRY_SECONDS,
+      },
+    },
+  };
+}

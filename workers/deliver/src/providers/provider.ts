@@ -1,0 +1,112 @@
+/**
+ * The one interface both mail providers implement, and the one place that talks to them: build
+ * the batch body, POST it with a timeout, and turn whatever comes back into one outcome per email.
+ */
+
+import { parseRetryAfter } from "../backoff.ts";
+import { failed, providerDetail, type SendOutcome } from "../outcomes.ts";
+
+/** One note as an email. Every field is structurally safe inside JSON quotes (see `emailJson`). */
+export interface OutgoingEmail {
+  /** The note id, a lowercase canonical UUID. */
+  noteId: string;
+  /** Validated by `decodeFrame`: ASCII letters, digits and `.!#$%&'*+/=?^_{|}~-@` only. */
+  recipient: string;
+  nonce: Uint8Array;
+  ciphertext: Uint8Array;
+}
+
+/** The configured strings, already JSON-encoded (with their quotes): person-typed, never templated raw. */
+export interface MailText {
+  fromJson: string;
+  subjectJson: string;
+}
+
+/** What came back over HTTP, before any interpretation. */
+export interface ProviderReply {
+  status: number;
+  body: string;
+  /** The Retry-After header in seconds, or null. */
+  retryAfterSeconds: number | null;
+}
+
+export interface MailProvider {
+  readonly name: "resend" | "postmark";
+  /**
+   * Whether the provider dedupes a repeated request on its `Idempotency-Key` (Resend: 24 hours).
+   * Only then is a note sent again under the key of a request that went unanswered.
+   */
+  readonly idempotent: boolean;
+  /** Appended to MAIL_API_URL. */
+  readonly path: string;
+  headers(apiKey: string, requestKey: string): Record<string, string>;
+  emailJson(email: OutgoingEmail, text: MailText): string;
+  /** Pure: one outcome per email of the request, in request order. */
+  classify(reply: ProviderReply, emailCount: number): SendOutcome[];
+}
+
+export interface SendSettings extends MailText {
+  apiUrl: string;
+  apiKey: string;
+  timeoutMs: number;
+}
+
+/**
+ * Sends `emails` as one batch request and answers one outcome per email, in order. Never throws:
+ * a timeout or a dropped connection is an outcome like any other.
+ */
+export async function sendEmails(
+  provider: MailProvider,
+  settings: SendSettings,
+  emails: readonly OutgoingEmail[],
+  requestKey: string,
+): Promise<SendOutcome[]> {
+  let body = "[";
+  for (let i = 0; i < emails.length; i++) {
+    if (i > 0) body += ",";
+    body += provider.emailJson(emails[i] as OutgoingEmail, settings);
+  }
+  body += "]";
+  let reply: ProviderReply;
+  try {
+    const response = await fetch(`${settings.apiUrl}${provider.path}`, {
+      method: "POST",
+      headers: provider.headers(settings.apiKey, requestKey),
+      body,
+      // A redirect would turn the POST into a GET elsewhere: a wrong MAIL_API_URL must fail loudly.
+      redirect: "manual",
+      // The timeout covers reading the answer too, so it sits in this try.
+      signal: AbortSignal.timeout(settings.timeoutMs),
+    });
+    reply = {
+      status: response.status,
+      body: await response.text(),
+      retryAfterSeconds: parseRetryAfter(response.headers.get("retry-after"), Date.now()),
+    };
+  } catch (error) {
+    const outcome = classifyTransportFailure(error);
+    return emails.map(() => outcome);
+  }
+  return provider.classify(reply, emails.length);
+}
+
+/** No HTTP answer at all. Either way the request may have reached the provider. */
+export function classifyTransportFailure(error: unknown): SendOutcome {
+  // AbortSignal.timeout() rejects with a DOMException named TimeoutError.
+  const { name, message } = isRecord(error) ? error : {};
+  if (name === "TimeoutError") return failed("timeout");
+  return failed("network_error", typeof message === "string" ? providerDetail(`${name}: ${message}`) : undefined);
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** JSON.parse that answers undefined instead of throwing: a provider's body is untrusted input. */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,22 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineProject, mergeConfig } from "vitest/config";
+import shared from "../../vitest.shared.ts";
+import { TEST_MAIL_API_KEY, TEST_MAIL_API_URL } from "./test/config.ts";
+
+export default mergeConfig(
+  shared,
+  defineProject({
+    plugins: [
+      cloudflareTest({
+        wrangler: { configPath: "../../wrangler.deliver.toml" },
+        miniflare: {
+          bindings: { MAIL_API_KEY: TEST_MAIL_API_KEY, MAIL_API_URL: TEST_MAIL_API_URL },
+          // Lets a test call `exports.default.queue()`, which goes through workerd's own queue
+          // event and reports each retry's delay. Experimental: tests only, never production.
+          compatibilityFlags: ["service_binding_extra_handlers"],
+        },
+      }),
+    ],
+    test: { name: "deliver", include: ["test/**/*.test.ts"] },
+  }),
+);
