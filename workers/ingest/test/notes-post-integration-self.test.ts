@@ -29,7 +29,7 @@ describe("POST /v1/notes accepts a valid frame with its recipient's token", () =
     expect(send).toHaveBeenCalledTimes(1);
   });
 
-  it("queues the frame byte for byte as posted, with the accepted-at time and the default content type", async () => {
+  it("queues the frame byte for byte as posted, with the accepted-at time, as v8 so it stays bytes", async () => {
     const send = vi.spyOn(env.NOTES_QUEUE, "send");
     const note = makeNote("ada@example.com", 16_000);
     const before = Date.now();
@@ -42,7 +42,7 @@ describe("POST /v1/notes accepts a valid frame with its recipient's token", () =
     expect(message.acceptedAt).toBeGreaterThanOrEqual(before);
     expect(message.acceptedAt).toBeLessThanOrEqual(Date.now());
     expect(Object.keys(message).sort()).toEqual(["acceptedAt", "frame"]);
-    expect(options).toBeUndefined();
+    expect(options).toEqual({ contentType: "v8" });
   });
 
   it("answers 202 again when the same note is posted twice, and queues it both times", async () => {

@@ -80,10 +80,12 @@ export async function postNote(c: Context<IngestEnv>): Promise<Response> {
   const { success } = await c.env.TOKEN_LIMITER.limit({ key: tokenText });
   if (!success) throw new ApiError("rate_limited", { headers: { "retry-after": RATE_LIMIT_RETRY_AFTER_SECONDS } });
 
-  // Default content type (v8 structured clone), so deliver receives `frame` as a Uint8Array.
+  // v8 (structured clone), so deliver receives `frame` as a Uint8Array. It must be asked for: from
+  // compatibility date 2024-03-18 (flag queues_json_messages) the default is JSON, which turns a
+  // Uint8Array into {"0": 78, "1": 80, …}.
   const message: NoteMessage = { frame: frameBytes, acceptedAt: Date.now() };
   try {
-    await c.env.NOTES_QUEUE.send(message);
+    await c.env.NOTES_QUEUE.send(message, { contentType: "v8" });
   } catch (cause) {
     console.error(`ingest: NOTES_QUEUE.send failed: ${cause instanceof Error ? cause.message : String(cause)}`);
     throw new ApiError("queue_unavailable", { headers: { "retry-after": QUEUE_RETRY_AFTER_SECONDS }, cause });
