@@ -8,9 +8,12 @@ import type { NoteMessage } from "@notepipe/pipeline";
 import { deadLetterNotes } from "./dead-letter-notes.ts";
 import { deliverNotes } from "./deliver-notes.ts";
 
-/** The queue names of wrangler.deliver.toml's `[[queues.consumers]]`. */
-export const NOTES_QUEUE = "notes";
-export const DEAD_LETTER_QUEUE = "notes-dlq";
+/**
+ * The queue names of wrangler.deliver.toml's `[[queues.consumers]]`. Not exported: workerd takes
+ * every named export of the main module for an entrypoint and refuses to start on a string.
+ */
+const NOTES_QUEUE = "notes";
+const DEAD_LETTER_QUEUE = "notes-dlq";
 
 export default {
   async queue(batch, env) {

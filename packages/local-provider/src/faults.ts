@@ -1,0 +1,120 @@
+/**
+ * Fault injection for the send endpoints, set through `POST /_control/faults`. Every send request
+ * draws the same two numbers from a seeded generator whatever happens to it, so a given seed yields
+ * the same faults for the same sequence of requests: a failing test can be replayed.
+ *
+ * Where each fault strikes, and what it leaves behind:
+ * - `reject`: every send is refused as the real API refuses a whole account (bad key, unverified
+ *   domain, spent quota). Nothing is sent.
+ * - `burst429`, `errorRate`: the request is answered with that status before the API looks at it,
+ *   as a load balancer or the limiter would. Nothing is sent, no idempotency key is used.
+ * - `hangRate`: the request is accepted for processing (its idempotency key is in flight, so a
+ *   retry under the same key gets 409 `concurrent_idempotent_requests`) and then never answered;
+ *   when the client gives up, it is dropped and nothing is sent.
+ * - `latencyMs`: processing takes that long. A client that gives up earlier does not stop it: the
+ *   emails are sent and the answer is kept under the idempotency key, as with a real provider
+ *   whose response was lost on the way back.
+ */
+
+import { z } from "zod";
+import type { ErrorCode } from "./errors.ts";
+
+const rate = z.number().min(0).max(1);
+
+export const REJECT_MODES = [
+  "invalid_api_key",
+  "restricted_api_key",
+  "domain_not_verified",
+  "daily_quota_exceeded",
+  "monthly_quota_exceeded",
+] as const satisfies readonly ErrorCode[];
+
+export const faultsSchema = z.strictObject({
+  /** Seeds the generator; the same seed and the same requests give the same faults. */
+  seed: z.int().min(0).max(0xffff_ffff).default(1),
+  /** Fraction of send requests answered with each status, before any processing. */
+  errorRate: z
+    .strictObject({ "429": rate, "500": rate, "502": rate, "503": rate })
+    .partial()
+    .refine((rates) => Object.values(rates).reduce((sum, r) => sum + r, 0) <= 1, "the rates add up to more than 1")
+    .default({}),
+  /** The next N send requests are answered 429, as during a traffic spike. */
+  burst429: z.int().min(0).max(100_000).default(0),
+  /** Processing time added to every send request. */
+  latencyMs: z.int().min(0).max(120_000).default(0),
+  /** Fraction of send requests that are never answered. */
+  hangRate: rate.default(0),
+  /** Refuse every send request the way the API refuses a whole account. */
+  reject: z.enum(REJECT_MODES).nullable().default(null),
+});
+
+export type FaultsInput = z.input<typeof faultsSchema>;
+export type Faults = z.output<typeof faultsSchema>;
+
+export type InjectedStatus = 429 | 500 | 502 | 503;
+
+/** What the faults do to one send request. */
+export interface FaultDecision {
+  status: InjectedStatus | null;
+  hang: boolean;
+  latencyMs: number;
+}
+
+const INJECTED_STATUSES: readonly InjectedStatus[] = [429, 500, 502, 503];
+
+/**
+ * mulberry32, a 32-bit generator that is small, fast and good enough for picking faults
+ * (https://gist.github.com/tommyettinger/46a874533244883189143505d203312c). Not for secrets.
+ */
+function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+export class FaultInjector {
+  #faults: Faults = faultsSchema.parse({});
+  #random = mulberry32(this.#faults.seed);
+  #burstLeft = 0;
+
+  get current(): Faults {
+    return { ...this.#faults, burst429: this.#burstLeft };
+  }
+
+  /** Replaces every fault (omitted ones are off) and restarts the generator from the seed. */
+  set(faults: Faults): void {
+    this.#faults = faults;
+    this.#random = mulberry32(faults.seed);
+    this.#burstLeft = faults.burst429;
+  }
+
+  /** Decides the fate of one send request. `reject` is read separately: it is not random. */
+  decide(): FaultDecision {
+    const errorDraw = this.#random();
+    const hangDraw = this.#random();
+    let status: InjectedStatus | null = null;
+    if (this.#burstLeft > 0) {
+      this.#burstLeft--;
+      status = 429;
+    } else {
+      let threshold = 0;
+      for (const candidate of INJECTED_STATUSES) {
+        threshold += this.#faults.errorRate[candidate] ?? 0;
+        if (errorDraw < threshold) {
+          status = candidate;
+          break;
+        }
+      }
+    }
+    return {
+      status,
+      hang: status === null && hangDraw < this.#faults.hangRate,
+      latencyMs: this.#faults.latencyMs,
+    };
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * `node packages/local-provider/src/main.ts [--port 8788]`: the local provider on its own, for
+ * running it beside a stack started some other way. `pnpm dev` starts it for you.
+ */
+
+import { Command, InvalidArgumentError } from "commander";
+import { DEFAULT_PROVIDER_PORT, startLocalProvider } from "./server.ts";
+import { DEFAULT_API_KEY, DEFAULT_RATE_LIMIT_PER_SECOND } from "./state.ts";
+
+function integer(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0) throw new InvalidArgumentError("Not a whole number.");
+  return parsed;
+}
+
+const options = new Command("local-provider")
+  .description("A local stand-in for the Resend and Postmark send APIs, with fault injection and an inbox.")
+  .option("--port <port>", "port to listen on, 0 for any free one", integer, DEFAULT_PROVIDER_PORT)
+  .option("--host <host>", "address to listen on", "127.0.0.1")
+  .option("--api-key <key...>", "API keys / server tokens to accept", [DEFAULT_API_KEY])
+  .option("--rate-limit <n>", "requests per second per key, 0 for none", integer, DEFAULT_RATE_LIMIT_PER_SECOND)
+  .parse()
+  .opts<{ port: number; host: string; apiKey: string[]; rateLimit: number }>();
+
+const provider = await startLocalProvider({
+  port: options.port,
+  hostname: options.host,
+  apiKeys: options.apiKey,
+  rateLimitPerSecond: options.rateLimit,
+});
+console.log(`local provider listening on ${provider.url} (inbox page: ${provider.url}/)`);
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    void provider.close().then(() => process.exit(0));
+  });
+}

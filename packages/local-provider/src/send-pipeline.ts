@@ -1,0 +1,167 @@
+/**
+ * What happens to every send request, Resend or Postmark, in the order the real APIs do it:
+ * counting, the API key, an account-wide refusal (`reject` fault), the rate limit, then the
+ * injected transient faults. The route then processes the request through {@link processSend},
+ * which holds the idempotency key while the injected latency or hang runs.
+ */
+
+import type { Context, MiddlewareHandler } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { ProviderError } from "./errors.ts";
+import { fingerprintRequest, MAX_IDEMPOTENCY_KEY_CHARS } from "./idempotency.ts";
+import type { ProviderEnv, ProviderState } from "./state.ts";
+
+type SendApi = "resend" | "postmark";
+
+/** Responses to requests that were never answered because their client left first. */
+const dropped = new WeakSet<Response>();
+
+function drop(): Response {
+  const response = new Response(null, { status: 499 });
+  dropped.add(response);
+  return response;
+}
+
+/** The key a request carries, `undefined` if none (an empty header counts as none). */
+function apiKeyOf(c: Context<ProviderEnv>, api: SendApi): string | undefined {
+  const raw =
+    api === "postmark"
+      ? c.req.header("x-postmark-server-token")
+      : c.req.header("authorization")?.replace(/^Bearer(?:\s+|$)/i, "");
+  const key = raw?.trim();
+  return key === "" ? undefined : key;
+}
+
+/**
+ * Counts a send request by the status it was answered with. It runs before {@link sendGuard}
+ * because Hono turns an error into a response at the level it was thrown from.
+ */
+export function countSend(state: ProviderState, api: SendApi): MiddlewareHandler<ProviderEnv> {
+  return async (c, next) => {
+    c.set("api", api);
+    await next();
+    if (dropped.has(c.res)) state.stats.recordHung();
+    else state.stats.record(c.res.status);
+  };
+}
+
+/**
+ * @example
+ * app.post("/emails", countSend(state, "resend"), sendGuard(state, "resend"), handler);
+ */
+export function sendGuard(state: ProviderState, api: SendApi): MiddlewareHandler<ProviderEnv> {
+  return async (c, next) => {
+    const key = apiKeyOf(c, api);
+    if (key === undefined) throw new ProviderError("missing_api_key");
+    // A local stand-in holding a dev key: a Set lookup is enough, no timing attack to defend against.
+    if (!state.apiKeys.has(key)) throw new ProviderError("invalid_api_key");
+    c.set("apiKey", key);
+
+    const reject = state.faults.current.reject;
+    if (reject !== null) throw new ProviderError(reject);
+
+    const rate = state.rateLimiter.take(key);
+    // Postmark documents no rate-limit headers and no Retry-After (issue 4); Resend sends them always.
+    if (rate !== null && api === "resend") {
+      c.header("ratelimit-limit", String(rate.limit));
+      c.header("ratelimit-remaining", String(rate.remaining));
+      c.header("ratelimit-reset", String(rate.resetSeconds));
+    }
+    if (rate !== null && !rate.allowed) {
+      throw new ProviderError(
+        "rate_limit_exceeded",
+        `Too many requests. You can only make ${rate.limit} requests per second. See the rate limit response headers.`,
+        api === "resend" ? { "retry-after": String(rate.resetSeconds) } : {},
+      );
+    }
+
+    const fault = state.faults.decide();
+    if (fault.status === 429) {
+      throw new ProviderError("rate_limit_exceeded", undefined, api === "resend" ? { "retry-after": "1" } : {});
+    }
+    if (fault.status === 500) throw new ProviderError("internal_server_error");
+    if (fault.status === 502) throw new ProviderError("bad_gateway");
+    if (fault.status === 503) throw new ProviderError("service_unavailable");
+    c.set("fault", fault);
+    await next();
+  };
+}
+
+/** A send's answer, kept as text so that an idempotent replay is byte for byte the same. */
+export interface SendResult {
+  status: 200;
+  body: unknown;
+}
+
+function respond(c: Context<ProviderEnv>, status: number, body: string, contentType: string): Response {
+  // c.body keeps the headers set so far (the rate-limit ones).
+  return c.body(body, status as ContentfulStatusCode, { "content-type": contentType });
+}
+
+/**
+ * Runs the injected processing time (or hang), then `process`, under the request's idempotency
+ * key if it has one. `process` throws {@link ProviderError} for a request it refuses.
+ *
+ * @param fingerprint what makes a retry "the same request": method and path, mode, raw body.
+ */
+export async function processSend(
+  c: Context<ProviderEnv>,
+  state: ProviderState,
+  idempotencyKey: string | undefined,
+  fingerprint: readonly string[],
+  process: () => SendResult,
+): Promise<Response> {
+  if (idempotencyKey === undefined) {
+    if (!(await simulateProcessing(c))) return drop();
+    const result = process();
+    return respond(c, result.status, JSON.stringify(result.body), "application/json");
+  }
+  if (idempotencyKey.length === 0 || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_CHARS) {
+    throw new ProviderError("invalid_idempotency_key");
+  }
+  const claim = state.idempotency.claim(c.get("apiKey"), idempotencyKey, await fingerprintRequest(fingerprint));
+  if (claim.kind === "different_request") throw new ProviderError("invalid_idempotent_request");
+  if (claim.kind === "in_flight") throw new ProviderError("concurrent_idempotent_requests");
+  if (claim.kind === "replay") {
+    state.stats.replayed++;
+    return respond(c, claim.response.status, claim.response.body, claim.response.contentType);
+  }
+  try {
+    if (!(await simulateProcessing(c))) {
+      claim.settle(null);
+      return drop();
+    }
+    const result = process();
+    const body = JSON.stringify(result.body);
+    claim.settle({ status: result.status, body, contentType: "application/json" });
+    return respond(c, result.status, body, "application/json");
+  } catch (error) {
+    claim.settle(null);
+    throw error;
+  }
+}
+
+/**
+ * The injected latency, or a hang until the client gives up. Returns false when the request is to
+ * be dropped unanswered. Latency is not cut short by a client that leaves: the provider finishes.
+ */
+async function simulateProcessing(c: Context<ProviderEnv>): Promise<boolean> {
+  const fault = c.get("fault");
+  const signal = c.req.raw.signal;
+  if (fault.hang) {
+    if (!signal.aborted) await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+    return false;
+  }
+  if (fault.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, fault.latencyMs));
+  return true;
+}
+
+/** Reads and parses a JSON body, keeping the raw text for the idempotency fingerprint. */
+export async function readJson(c: Context<ProviderEnv>): Promise<{ raw: string; value: unknown }> {
+  const raw = await c.req.text();
+  try {
+    return { raw, value: JSON.parse(raw) };
+  } catch {
+    throw new ProviderError("invalid_json", "The request body is not valid JSON.");
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Everything the local provider remembers, in memory only: a restart forgets it all, as `POST
+ * /_control/reset` does.
+ */
+
+import type { Api } from "./errors.ts";
+import { type FaultDecision, FaultInjector, type FaultsInput, faultsSchema } from "./faults.ts";
+import { IdempotencyStore } from "./idempotency.ts";
+import { Inbox } from "./inbox.ts";
+import { RateLimiter } from "./rate-limit.ts";
+
+/** The key `.dev.vars.example` gives the deliver Worker as `MAIL_API_KEY`. */
+export const DEFAULT_API_KEY = "re_local_notepipe_dev";
+/** Resend's default (https://resend.com/docs/api-reference/rate-limit). */
+export const DEFAULT_RATE_LIMIT_PER_SECOND = 2;
+
+export interface LocalProviderOptions {
+  /** API keys (Resend) and server tokens (Postmark) it accepts; default {@link DEFAULT_API_KEY}. */
+  apiKeys?: readonly string[];
+  /** Requests per second per key; 0 turns the limit off. Default 2. */
+  rateLimitPerSecond?: number;
+  /** Faults from the start, as `POST /_control/faults` takes them. */
+  faults?: FaultsInput;
+  /** The clock for rate limits, idempotency expiry and timestamps; tests move it by hand. */
+  now?: () => number;
+}
+
+/** Counts requests to the send endpoints by the status they were answered with. */
+export class RequestStats {
+  requests = 0;
+  byStatus: Record<string, number> = {};
+  /** Requests never answered (a `hangRate` fault) whose client gave up. */
+  hung = 0;
+  /** Answers replayed from an idempotency key instead of sending again. */
+  replayed = 0;
+
+  record(status: number): void {
+    this.requests++;
+    this.byStatus[status] = (this.byStatus[status] ?? 0) + 1;
+  }
+
+  recordHung(): void {
+    this.requests++;
+    this.hung++;
+  }
+
+  clear(): void {
+    this.requests = 0;
+    this.byStatus = {};
+    this.hung = 0;
+    this.replayed = 0;
+  }
+}
+
+export class ProviderState {
+  readonly apiKeys: ReadonlySet<string>;
+  readonly now: () => number;
+  readonly inbox = new Inbox();
+  readonly faults = new FaultInjector();
+  readonly stats = new RequestStats();
+  readonly idempotency: IdempotencyStore;
+  readonly rateLimiter: RateLimiter;
+  readonly #initialRateLimit: number;
+  readonly #initialFaults: FaultsInput;
+
+  constructor(options: LocalProviderOptions = {}) {
+    this.apiKeys = new Set(options.apiKeys ?? [DEFAULT_API_KEY]);
+    this.now = options.now ?? Date.now;
+    this.idempotency = new IdempotencyStore(this.now);
+    this.#initialRateLimit = options.rateLimitPerSecond ?? DEFAULT_RATE_LIMIT_PER_SECOND;
+    this.rateLimiter = new RateLimiter(this.#initialRateLimit, this.now);
+    this.#initialFaults = options.faults ?? {};
+    this.faults.set(faultsSchema.parse(this.#initialFaults));
+  }
+
+  /** Back to how it started: no emails, no keys, no counts, the initial faults and rate limit. */
+  reset(): void {
+    this.inbox.clear();
+    this.stats.clear();
+    this.idempotency.clear();
+    this.rateLimiter.perSecond = this.#initialRateLimit;
+    this.faults.set(faultsSchema.parse(this.#initialFaults));
+  }
+}
+
+/** Hono context variables shared by the routes. */
+export interface ProviderEnv {
+  Variables: {
+    /** Which contract the matched route speaks; unset on unknown paths. */
+    api: Api | undefined;
+    /** The caller's API key, once checked. */
+    apiKey: string;
+    fault: FaultDecision;
+  };
+}

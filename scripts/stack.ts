@@ -1,0 +1,325 @@
+/**
+ * Starts the local stack: the local mail provider (in this process) and one `wrangler dev` session
+ * running both Workers, which share the queues and the KV namespace. `pnpm dev`, the demo's tests,
+ * the end-to-end tests and the benchmark all start it through {@link startStack}.
+ *
+ * Vars for the deliver Worker: wrangler passes `--var` to the first config only (the session's
+ * other Workers get just `--env`: workers-sdk, packages/wrangler/src/dev/start-dev.ts), so a
+ * `--var MAIL_API_URL:…` never reaches deliver. What does reach every Worker is the `.dev.vars`
+ * beside its config, whose keys override that config's `[vars]` even under `[secrets] required`.
+ * `pnpm dev` runs the repo's own configs with the repo's `.dev.vars`, whose `MAIL_API_URL` points
+ * deliver at the provider on 127.0.0.1:8788. Anything else (a throwaway stack, another provider
+ * port, a `.dev.vars` without that line, deliver vars such as short retry delays) runs copies of
+ * the two configs in a directory of their own, next to a `.dev.vars` holding the overrides.
+ */
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseEnv } from "node:util";
+import {
+  DEFAULT_API_KEY,
+  DEFAULT_PROVIDER_PORT,
+  type LocalProviderOptions,
+  type RunningLocalProvider,
+  startLocalProvider,
+} from "@notepipe/local-provider";
+import { DEV_TOKEN_SECRETS } from "@notepipe/token";
+
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+export const DEFAULT_INGEST_PORT = 8787;
+const CONFIGS = { ingest: "wrangler.ingest.toml", deliver: "wrangler.deliver.toml" } as const;
+/** wrangler dev's own default, so `pnpm dev` and a bare `wrangler dev` see the same data. */
+const DEFAULT_PERSIST_DIR = join(ROOT, ".wrangler", "state");
+
+export interface StackOptions {
+  /** Ingest's port; 0 picks a free one. Default 8787. */
+  ingestPort?: number;
+  /** The local provider's port; 0 picks a free one. Default 8788. */
+  providerPort?: number;
+  /** Overrides of the deliver Worker's `[vars]` (a key it does not declare is ignored by wrangler). */
+  deliverVars?: Readonly<Record<string, string>>;
+  /** Rate limit, faults, … for the local provider. Its API key is the deliver Worker's `MAIL_API_KEY`. */
+  provider?: Omit<LocalProviderOptions, "apiKeys">;
+  /**
+   * A throwaway stack: it runs with the secrets of `.dev.vars.example`, and its configs, `.dev.vars`
+   * and KV/queue state live in `.wrangler/stacks/<port>/`, removed by `stop()`. Default false:
+   * `pnpm dev` reads (or creates) `.dev.vars` and keeps its state in `.wrangler/state`.
+   */
+  ephemeral?: boolean;
+  /** wrangler's output: the terminal (`pnpm dev`) or a file. Default: a file in the stack's directory. */
+  wranglerOutput?: "inherit" | "file";
+  /** How long wrangler may take to be ready. Default 120 s (a cold start bundles both Workers). */
+  readyTimeoutMs?: number;
+}
+
+export interface Stack {
+  ingestUrl: string;
+  providerUrl: string;
+  provider: RunningLocalProvider;
+  /** The `TOKEN_SECRETS` ingest runs with, to sign client tokens. */
+  tokenSecrets: string;
+  /** The wrangler configs the session runs: the repo's own, or copies with overrides beside them. */
+  configs: { ingest: string; deliver: string };
+  /** Where wrangler writes when its output goes to a file. */
+  wranglerLog: string | null;
+  /** Settles when wrangler exits, by `stop()` or on its own; with its exit code. */
+  exited: Promise<number | null>;
+  /** Stops wrangler (and every process it started) and the provider. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** A failure to start, with what wrangler said if it said anything. */
+export class StackError extends Error {
+  override name = "StackError";
+}
+
+function readEnvFile(path: string): Record<string, string> {
+  return parseEnv(readFileSync(path, "utf8")) as Record<string, string>;
+}
+
+/**
+ * Reads `.dev.vars`, creating it from `.dev.vars.example` first if it is missing, so that `pnpm dev`
+ * needs no file from the user.
+ *
+ * @example
+ * ensureDevVars().vars.TOKEN_SECRETS; // '{"dev":"notepipe-dev-secret-change-me"}'
+ */
+export function ensureDevVars(): { path: string; created: boolean; vars: Record<string, string> } {
+  const path = join(ROOT, ".dev.vars");
+  let created = false;
+  if (!existsSync(path)) {
+    copyFileSync(join(ROOT, ".dev.vars.example"), path);
+    created = true;
+  }
+  return { path, created, vars: readEnvFile(path) };
+}
+
+/**
+ * A free port for wrangler, which binds it only later: picked below the ephemeral range (Linux
+ * 32768–60999, macOS 49152–65535), so that no `listen(0)` meanwhile, such as wrangler's own
+ * loopback server or the provider's, can be handed the same port.
+ */
+async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await portIsFree(port)) return port;
+  }
+  throw new StackError("No free port found between 20000 and 32000.");
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+/** A .dev.vars line; values are single-quoted so JSON (TOKEN_SECRETS) survives dotenv. */
+function devVarsLine(name: string, value: string): string {
+  if (value.includes("'") || value.includes("\n")) {
+    throw new StackError(`The value of ${name} cannot go into .dev.vars: it holds a quote or a newline.`);
+  }
+  return `${name}='${value}'`;
+}
+
+/**
+ * Copies the two wrangler configs into `dir`, with `main` made absolute (a config's relative paths
+ * are resolved from its own directory), next to a `.dev.vars` with the secrets and the overrides.
+ */
+function writeStackConfigs(dir: string, vars: Record<string, string>): { ingest: string; deliver: string } {
+  mkdirSync(dir, { recursive: true });
+  const paths = { ingest: join(dir, CONFIGS.ingest), deliver: join(dir, CONFIGS.deliver) };
+  for (const name of ["ingest", "deliver"] as const) {
+    const source = readFileSync(join(ROOT, CONFIGS[name]), "utf8");
+    const rewritten = source.replace(/^main\s*=\s*"([^"]+)"\s*$/m, (_line, main: string) => {
+      return `main = ${JSON.stringify(join(ROOT, main))}`;
+    });
+    if (rewritten === source) throw new StackError(`${CONFIGS[name]} has no main = "…" line to rewrite.`);
+    writeFileSync(paths[name], rewritten);
+  }
+  const lines = Object.entries(vars).map(([name, value]) => devVarsLine(name, value));
+  writeFileSync(join(dir, ".dev.vars"), `${lines.join("\n")}\n`, { mode: 0o600 });
+  return paths;
+}
+
+function wranglerBin(): string {
+  const require = createRequire(import.meta.url);
+  const manifest = require("wrangler/package.json") as { bin: { wrangler: string } };
+  return join(require.resolve("wrangler/package.json"), "..", manifest.bin.wrangler);
+}
+
+function tail(file: string | null, lines = 40): string {
+  if (file === null || !existsSync(file)) return "";
+  return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+}
+
+/** Waits for wrangler's DEV_SERVER_READY message on its IPC channel (sent when not run by vitest). */
+function waitUntilReady(child: ChildProcess, timeoutMs: number, log: string | null): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new StackError(`wrangler dev was not ready after ${timeoutMs / 1000} s.\n${tail(log)}`));
+    }, timeoutMs);
+    const onMessage = (message: unknown) => {
+      const event = typeof message === "string" ? (JSON.parse(message) as { event?: string }).event : undefined;
+      if (event === "DEV_SERVER_READY") {
+        cleanup();
+        resolve();
+      }
+    };
+    const onExit = (code: number | null) => {
+      cleanup();
+      reject(new StackError(`wrangler dev exited (code ${code}) before it was ready.\n${tail(log)}`));
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      child.off("message", onMessage);
+      child.off("exit", onExit);
+    };
+    child.on("message", onMessage);
+    child.once("exit", onExit);
+  });
+}
+
+/** Kills wrangler's whole process group (workerd, esbuild): it was started detached, as its leader. */
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // ESRCH: the group is already gone.
+  }
+}
+
+/**
+ * @example
+ * const stack = await startStack({ ingestPort: 0, providerPort: 0, ephemeral: true });
+ * await fetch(`${stack.ingestUrl}/v1/notes`, { method: "POST", body: frame, headers });
+ * await stack.stop();
+ */
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const ingestPort = options.ingestPort === 0 ? await freePort() : (options.ingestPort ?? DEFAULT_INGEST_PORT);
+  if (!(await portIsFree(ingestPort))) {
+    throw new StackError(`Port ${ingestPort} is in use: is a stack already running? Pick another ingest port.`);
+  }
+  const ephemeral = options.ephemeral ?? false;
+  // A throwaway stack runs with the shipped dev secrets, whatever the user put in .dev.vars.
+  const devVars = ephemeral ? readEnvFile(join(ROOT, ".dev.vars.example")) : ensureDevVars().vars;
+  const mailApiKey = devVars.MAIL_API_KEY ?? DEFAULT_API_KEY;
+  const tokenSecrets = devVars.TOKEN_SECRETS ?? DEV_TOKEN_SECRETS;
+
+  let provider: RunningLocalProvider;
+  try {
+    provider = await startLocalProvider({
+      ...options.provider,
+      apiKeys: [mailApiKey],
+      port: options.providerPort ?? DEFAULT_PROVIDER_PORT,
+    });
+  } catch (error) {
+    const port = options.providerPort ?? DEFAULT_PROVIDER_PORT;
+    throw new StackError(`The local provider cannot listen on port ${port}: ${(error as Error).message}`);
+  }
+
+  const deliverVars = options.deliverVars ?? {};
+  const stackDir = join(ROOT, ".wrangler", "stacks", String(ingestPort));
+  const usesCopies = ephemeral || devVars.MAIL_API_URL !== provider.url || Object.keys(deliverVars).length > 0;
+  let configs: { ingest: string; deliver: string } = {
+    ingest: join(ROOT, CONFIGS.ingest),
+    deliver: join(ROOT, CONFIGS.deliver),
+  };
+  if (usesCopies) {
+    rmSync(stackDir, { recursive: true, force: true });
+    configs = writeStackConfigs(stackDir, {
+      TOKEN_SECRETS: tokenSecrets,
+      MAIL_API_KEY: mailApiKey,
+      MAIL_API_URL: provider.url,
+      ...deliverVars,
+    });
+  }
+  const persistTo = ephemeral ? join(stackDir, "state") : DEFAULT_PERSIST_DIR;
+  const wranglerLog = options.wranglerOutput === "inherit" ? null : join(stackDir, "wrangler.log");
+  let output: "inherit" | number = "inherit";
+  if (wranglerLog !== null) {
+    mkdirSync(stackDir, { recursive: true });
+    output = openSync(wranglerLog, "w");
+  }
+
+  const child = spawn(
+    process.execPath,
+    [
+      wranglerBin(),
+      "dev",
+      "-c",
+      configs.ingest,
+      "-c",
+      configs.deliver,
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(ingestPort),
+      "--persist-to",
+      persistTo,
+      "--show-interactive-dev-session=false",
+    ],
+    {
+      cwd: ROOT,
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+      // Its own process group, so that stop() reaches workerd too; stdin closed: no hotkeys.
+      detached: true,
+      stdio: ["ignore", output, output, "ipc"],
+    },
+  );
+  if (typeof output === "number") closeSync(output); // the child has its own copy
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  // The last resort if this process ends without stop(): no workerd left behind.
+  const killOnExit = () => killGroup(child, "SIGKILL");
+  process.once("exit", killOnExit);
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGINT");
+        const timeout = new Promise((resolve) => setTimeout(resolve, 10_000).unref());
+        await Promise.race([exited, timeout]);
+      }
+      killGroup(child, "SIGKILL");
+      process.off("exit", killOnExit);
+      if (child.connected) child.disconnect();
+      await provider.close();
+      if (ephemeral) rmSync(stackDir, { recursive: true, force: true });
+    })();
+    return stopping;
+  };
+
+  const ingestUrl = `http://127.0.0.1:${ingestPort}`;
+  try {
+    await waitUntilReady(child, options.readyTimeoutMs ?? 120_000, wranglerLog);
+    // Ready means wrangler's proxy listens; this first request waits until the Workers are loaded.
+    await fetch(`${ingestUrl}/v1/notes/00000000-0000-4000-8000-000000000000`, {
+      signal: AbortSignal.timeout(options.readyTimeoutMs ?? 120_000),
+    });
+  } catch (error) {
+    const failure =
+      error instanceof StackError
+        ? error
+        : new StackError(`wrangler dev did not answer: ${error}\n${tail(wranglerLog)}`);
+    await stop();
+    throw failure;
+  }
+  return {
+    ingestUrl,
+    providerUrl: provider.url,
+    provider,
+    tokenSecrets,
+    configs,
+    wranglerLog,
+    exited,
+    stop,
+  };
+}
