@@ -1,0 +1,193 @@
+/**
+ * `pnpm bench`: what notepipe costs against what a user would otherwise write, in one run.
+ *
+ *   1. micro     the hot path in process (mitata), beside the naive JSON path
+ *   2. cpu       CPU per request inside workerd: bare / bindings floor / ingest / naive relay
+ *      profile   CPU profiles of the ingest isolate, when ingest misses 1.10 × bare
+ *   3. pipeline  1,000 notes through the local stack, provider at 2 requests/s
+ *   4. bundle    both Workers' upload size from `wrangler deploy --dry-run`
+ *
+ * A full run prints the tables, writes bench/results/latest.json, docs/images/cpu-per-request.svg and
+ * the generated part of docs/BENCHMARKS.md. `--quick` or `--only` runs print the tables and write
+ * bench/results/latest.json.tmp only, so that a trial never replaces the committed results.
+ * Method and caveats: docs/BENCHMARKS.md.
+ */
+
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { cpus, release, tmpdir, totalmem, type } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Command } from "commander";
+import { bundleWorker, bundleWorkers } from "./bundle.ts";
+import { cpuChartSvg } from "./chart.ts";
+import { measureMicro } from "./micro.ts";
+import { measurePipeline, type PipelineOptions } from "./pipeline.ts";
+import { type ProfileRun, profileConfig } from "./profile.ts";
+import {
+  type BenchResults,
+  INGEST_TO_BARE,
+  judgeTargets,
+  type Machine,
+  machineLines,
+  refreshDoc,
+  renderText,
+  tablesOf,
+} from "./report.ts";
+import { sampleNotes } from "./sample-notes.ts";
+import { startUpstreamStub } from "./targets.ts";
+import { type CpuLoad, type CpuResults, cpuCell, measureCpu } from "./workerd-cpu.ts";
+import { CLOCK_TICKS_PER_SECOND } from "./workerd-process.ts";
+
+const PARTS = ["micro", "cpu", "profile", "pipeline", "bundle"] as const;
+type Part = (typeof PARTS)[number];
+
+/** Every note's bytes derive from it; change it and every run measures other (equally sized) notes. */
+const SEED = 0x6e70;
+
+const FULL = {
+  cpu: { requests: 1_500, warmupRequests: 500, concurrency: 8, runs: 3 } satisfies CpuLoad,
+  // The stall window outlasts one deliver retry (RETRY_BASE_SECONDS = 30 in wrangler.deliver.toml), so a
+  // batch the provider refused once is still counted; the timeout keeps the whole run under 5 minutes.
+  pipeline: {
+    notes: 1_000,
+    concurrency: 32,
+    pollIntervalMs: 250,
+    timeoutMs: 90_000,
+    stallMs: 45_000,
+  } satisfies PipelineOptions,
+};
+const QUICK = {
+  cpu: { requests: 300, warmupRequests: 100, concurrency: 8, runs: 1 } satisfies CpuLoad,
+  pipeline: {
+    notes: 200,
+    concurrency: 32,
+    pollIntervalMs: 250,
+    timeoutMs: 60_000,
+    stallMs: 15_000,
+  } satisfies PipelineOptions,
+};
+
+const repoRoot = fileURLToPath(new URL("..", import.meta.url));
+
+function machine(): Machine {
+  const require = createRequire(import.meta.url);
+  const fromMiniflare = createRequire(require.resolve("miniflare"));
+  return {
+    cpuModel: cpus()[0]?.model ?? "unknown",
+    cores: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    os: `${type()} ${release()}`,
+    node: process.version,
+    workerd: (fromMiniflare("workerd/package.json") as { version: string }).version,
+    wrangler: (require("wrangler/package.json") as { version: string }).version,
+    miniflare: (require("miniflare/package.json") as { version: string }).version,
+    clockTicksPerSecond: CLOCK_TICKS_PER_SECOND,
+  };
+}
+
+async function main(): Promise<void> {
+  const options = new Command()
+    .name("pnpm bench")
+    .description("Benchmarks notepipe against the naive relay; see docs/BENCHMARKS.md.")
+    .option("--only <parts>", `comma-separated subset of ${PARTS.join(",")}`)
+    .option("--quick", "fewer requests, runs and notes: a trial of the bench itself")
+    .parse()
+    .opts<{ only?: string; quick?: boolean }>();
+  const only = options.only?.split(",").map((part) => part.trim()) ?? [...PARTS];
+  const unknown = only.filter((part) => !PARTS.includes(part as Part));
+  if (unknown.length > 0) throw new Error(`Unknown part(s): ${unknown.join(", ")}; choose from ${PARTS.join(", ")}.`);
+  const wants = (part: Part) => only.includes(part);
+  const full = !options.quick && options.only === undefined;
+  const load = options.quick ? QUICK : FULL;
+
+  const started = performance.now();
+  const progress = (message: string) =>
+    process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
+  const notes = await sampleNotes(SEED);
+  const scratch = mkdtempSync(join(tmpdir(), "notepipe-bench-"));
+  try {
+    const needBundles = wants("bundle") || wants("cpu") || wants("profile");
+    if (needBundles) progress("bundling both Workers with wrangler deploy --dry-run");
+    const bundles = needBundles ? await bundleWorkers(repoRoot, join(scratch, "min")) : [];
+    const ingestBundle = bundles.find((b) => b.worker === "ingest");
+    const ingestProfileBundle = wants("profile")
+      ? await bundleWorker(repoRoot, "ingest", "wrangler.ingest.toml", join(scratch, "unminified"), true)
+      : undefined;
+
+    const micro = wants("micro") ? await measureMicro(notes, progress) : null;
+
+    const stub = await startUpstreamStub();
+    let cpu: CpuResults | null = null;
+    const profiles: ProfileRun[] = [];
+    try {
+      const setup = {
+        repoRoot,
+        ingestBundle: ingestBundle ? join(ingestBundle.outdir, ingestBundle.main) : "",
+        ingestProfileBundle: ingestProfileBundle ? join(ingestProfileBundle.outdir, ingestProfileBundle.main) : "",
+        stubUrl: stub.url,
+      };
+      if (wants("cpu")) cpu = await measureCpu(setup, notes, load.cpu, progress);
+      if (wants("profile")) {
+        // Profile each ingest configuration that misses its target (any, when profile runs without
+        // cpu) at the smallest size where it answers: the per-request overhead, not the bytes, is
+        // what a miss is made of. The stubbed one shows notepipe's code alone.
+        for (const config of ["ingest-stubbed", "ingest"] as const) {
+          const misses = (size: string) => {
+            if (cpu === null) return true;
+            const bare = cpuCell(cpu, "bare", size);
+            const ingest = cpuCell(cpu, config, size);
+            if (!bare || !ingest || ingest.failure || bare.failure) return false;
+            return ingest.cpuMsPerRequest > INGEST_TO_BARE * bare.cpuMsPerRequest;
+          };
+          const note = notes.find((n) => misses(n.size.label));
+          if (note === undefined) continue;
+          progress(`profiling ${config} at ${note.size.label}`);
+          profiles.push(await profileConfig(setup, config, note, load.cpu));
+        }
+      }
+    } finally {
+      stub.server.close();
+    }
+
+    const pipeline = wants("pipeline") ? await measurePipeline(load.pipeline, progress) : null;
+
+    const partial: Omit<BenchResults, "targets"> = {
+      date: new Date().toISOString(),
+      durationSeconds: (performance.now() - started) / 1000,
+      seed: SEED,
+      machine: machine(),
+      micro,
+      cpu,
+      profiles,
+      pipeline,
+      bundles: wants("bundle") ? bundles.map(({ outdir: _, ...size }) => size) : null,
+    };
+    const results: BenchResults = { ...partial, targets: judgeTargets(partial) };
+
+    console.log(["notepipe bench", ...machineLines(results), ""].join("\n"));
+    for (const table of tablesOf(results)) console.log(`${renderText(table)}\n`);
+
+    const resultsDir = join(repoRoot, "bench/results");
+    mkdirSync(resultsDir, { recursive: true });
+    const json = `${JSON.stringify(results, null, 2)}\n`;
+    if (!full) {
+      writeFileSync(join(resultsDir, "latest.json.tmp"), json);
+      progress("partial run: wrote bench/results/latest.json.tmp only");
+      return;
+    }
+    writeFileSync(join(resultsDir, "latest.json"), json);
+    const chart = "images/cpu-per-request.svg";
+    if (cpu !== null) {
+      mkdirSync(join(repoRoot, "docs/images"), { recursive: true });
+      writeFileSync(join(repoRoot, "docs", chart), cpuChartSvg(cpu));
+    }
+    const docPath = join(repoRoot, "docs/BENCHMARKS.md");
+    writeFileSync(docPath, refreshDoc(readFileSync(docPath, "utf8"), results, chart));
+    progress(`wrote bench/results/latest.json, docs/${chart} and docs/BENCHMARKS.md`);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+await main();
