@@ -18,7 +18,8 @@ describe("retryDelaySeconds", () => {
     [1, BOTTOM, null, 1], // full jitter reaches down to 1 s, never 0
     [3, (): number => 0.5, null, 60],
     [1, BOTTOM, 120, 120], // Retry-After is a floor
-    [1, TOP, 5, 30], // below the jittered delay it changes nothing
+    [1, TOP, 5, 6], // the provider said when: Retry-After plus at most 1 s, not the backoff
+    [6, TOP, 1, 2], // however many attempts came before
     [1, BOTTOM, 100_000, 43_200], // and it is capped too
   ] as const)("attempt %i, random %o, Retry-After %o: %i s", (attempts, random, retryAfter, delay) => {
     expect(retryDelaySeconds(attempts, SETTINGS, retryAfter, random)).toBe(delay);
