@@ -19,12 +19,17 @@ const options = new Command("pnpm dev")
   .description("Run the local stack: the local mail provider and both Workers under wrangler dev.")
   .option("--ingest-port <port>", "port of the ingest Worker", port, DEFAULT_INGEST_PORT)
   .option("--provider-port <port>", "port of the local mail provider", port, 8788)
+  .option("--fast-retries", "retry in seconds, not hours, so that a note dead-letters within a minute (ops drills)")
   .parse()
-  .opts<{ ingestPort: number; providerPort: number }>();
+  .opts<{ ingestPort: number; providerPort: number; fastRetries?: boolean }>();
+
+/** With wrangler.deliver.toml's max_retries = 10: 11 deliveries about 3 s apart, then the dead-letter queue. */
+const FAST_RETRY_VARS = { RETRY_BASE_SECONDS: "1", RETRY_MAX_SECONDS: "2", PIPELINE_RETRY_SECONDS: "1" };
 
 const devVars = ensureDevVars();
 if (devVars.created) console.log("dev: created .dev.vars from .dev.vars.example (local secrets, git-ignored)");
-for (const name of ["TOKEN_SECRETS", "MAIL_API_KEY"]) {
+if (devVars.added.length > 0) console.log(`dev: added ${devVars.added.join(", ")} to .dev.vars from .dev.vars.example`);
+for (const name of ["TOKEN_SECRETS", "MAIL_API_KEY", "OPS_TOKENS", "RESEND_WEBHOOK_SECRET"]) {
   if (devVars.vars[name] === undefined) {
     console.warn(`dev: .dev.vars has no ${name}; copy its line from .dev.vars.example.`);
   }
@@ -37,6 +42,8 @@ try {
     ingestPort: options.ingestPort,
     providerPort: options.providerPort,
     wranglerOutput: "inherit",
+    deliveryWebhooks: true,
+    ...(options.fastRetries ? { deliverVars: FAST_RETRY_VARS } : {}),
   });
 } catch (error) {
   console.error(`dev: ${error instanceof StackError ? error.message : String(error)}`);
@@ -45,12 +52,18 @@ try {
 
 if (stack.configs.deliver !== join(ROOT, "wrangler.deliver.toml")) {
   console.log(`dev: running copies of the wrangler configs from ${dirname(stack.configs.deliver)}`);
-  console.log(`     (.dev.vars does not point MAIL_API_URL at ${stack.providerUrl}; they do).`);
+  console.log(
+    options.fastRetries
+      ? "     (with the short retry delays of --fast-retries)."
+      : `     (.dev.vars does not point MAIL_API_URL at ${stack.providerUrl}; they do).`,
+  );
 }
 console.log(`
   ingest           ${stack.ingestUrl}   POST /v1/notes, GET /v1/notes/:id
   mail inbox       ${stack.providerUrl}/        (JSON: ${stack.providerUrl}/inbox)
   provider faults  ${stack.providerUrl}/_control/faults
+  ops API          ${stack.ingestUrl}/ops/…   pnpm ops stats, pnpm ops dlq list
+  webhooks         ${stack.ingestUrl}/webhooks/resend   (the provider posts delivered events there)
   a client token   pnpm -s token ada@example.com
   the whole path   pnpm demo
 

@@ -14,7 +14,17 @@
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -32,6 +42,8 @@ import { DEV_TOKEN_SECRETS } from "@notepipe/token";
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const DEFAULT_INGEST_PORT = 8787;
 const CONFIGS = { ingest: "wrangler.ingest.toml", deliver: "wrangler.deliver.toml" } as const;
+/** The deliver Worker's secrets for its ops API and webhooks (wrangler.deliver.toml `[secrets]`). */
+const DELIVER_HTTP_SECRETS = ["OPS_TOKENS", "RESEND_WEBHOOK_SECRET", "POSTMARK_WEBHOOK_CREDENTIALS"] as const;
 /** wrangler dev's own default, so `pnpm dev` and a bare `wrangler dev` see the same data. */
 const DEFAULT_PERSIST_DIR = join(ROOT, ".wrangler", "state");
 
@@ -42,6 +54,12 @@ export interface StackOptions {
   providerPort?: number;
   /** Overrides of the deliver Worker's `[vars]` (a key it does not declare is ignored by wrangler). */
   deliverVars?: Readonly<Record<string, string>>;
+  /**
+   * Whether the local provider posts delivery webhooks (delivered, bounced) to ingest's
+   * `/webhooks/*`, signed with the stack's secrets, so that notes go on from `sent` to `delivered`.
+   * `pnpm dev` turns it on. Default false: a test that counts `sent` notes sees them stay `sent`.
+   */
+  deliveryWebhooks?: boolean;
   /** Rate limit, faults, … for the local provider. Its API key is the deliver Worker's `MAIL_API_KEY`. */
   provider?: Omit<LocalProviderOptions, "apiKeys">;
   /**
@@ -62,6 +80,8 @@ export interface Stack {
   provider: RunningLocalProvider;
   /** The `TOKEN_SECRETS` ingest runs with, to sign client tokens. */
   tokenSecrets: string;
+  /** The `OPS_TOKENS` deliver runs with (a JSON array or a list), for `pnpm ops --token`. */
+  opsTokens: string;
   /** The wrangler configs the session runs: the repo's own, or copies with overrides beside them. */
   configs: { ingest: string; deliver: string };
   /** Where wrangler writes when its output goes to a file. */
@@ -83,19 +103,28 @@ function readEnvFile(path: string): Record<string, string> {
 
 /**
  * Reads `.dev.vars`, creating it from `.dev.vars.example` first if it is missing, so that `pnpm dev`
- * needs no file from the user.
+ * needs no file from the user; and appends the example's keys it lacks (a `.dev.vars` made from an
+ * older example), never changing a value the user set.
  *
  * @example
  * ensureDevVars().vars.TOKEN_SECRETS; // '{"dev":"notepipe-dev-secret-change-me"}'
  */
-export function ensureDevVars(): { path: string; created: boolean; vars: Record<string, string> } {
+export function ensureDevVars(): { path: string; created: boolean; added: string[]; vars: Record<string, string> } {
   const path = join(ROOT, ".dev.vars");
   let created = false;
   if (!existsSync(path)) {
     copyFileSync(join(ROOT, ".dev.vars.example"), path);
     created = true;
   }
-  return { path, created, vars: readEnvFile(path) };
+  const vars = readEnvFile(path);
+  const example = readEnvFile(join(ROOT, ".dev.vars.example"));
+  const added = Object.keys(example).filter((name) => vars[name] === undefined);
+  if (added.length > 0) {
+    const lines = added.map((name) => devVarsLine(name, example[name] as string));
+    appendFileSync(path, `\n# Added from .dev.vars.example by pnpm dev\n${lines.join("\n")}\n`);
+    for (const name of added) vars[name] = example[name] as string;
+  }
+  return { path, created, added, vars };
 }
 
 /**
@@ -212,6 +241,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const devVars = ephemeral ? readEnvFile(join(ROOT, ".dev.vars.example")) : ensureDevVars().vars;
   const mailApiKey = devVars.MAIL_API_KEY ?? DEFAULT_API_KEY;
   const tokenSecrets = devVars.TOKEN_SECRETS ?? DEV_TOKEN_SECRETS;
+  const ingestUrl = `http://127.0.0.1:${ingestPort}`;
 
   let provider: RunningLocalProvider;
   try {
@@ -219,6 +249,19 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ...options.provider,
       apiKeys: [mailApiKey],
       port: options.providerPort ?? DEFAULT_PROVIDER_PORT,
+      // Delivery events go to ingest, which forwards /webhooks/* to deliver; until wrangler is up
+      // they are retried like any event the receiver did not take.
+      ...(options.deliveryWebhooks
+        ? {
+            webhooks: {
+              resendUrl: `${ingestUrl}/webhooks/resend`,
+              resendSecret: devVars.RESEND_WEBHOOK_SECRET,
+              postmarkUrl: `${ingestUrl}/webhooks/postmark`,
+              postmarkCredentials: devVars.POSTMARK_WEBHOOK_CREDENTIALS,
+              ...options.provider?.webhooks,
+            },
+          }
+        : {}),
     });
   } catch (error) {
     const port = options.providerPort ?? DEFAULT_PROVIDER_PORT;
@@ -234,10 +277,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   };
   if (usesCopies) {
     rmSync(stackDir, { recursive: true, force: true });
+    const opsSecrets = DELIVER_HTTP_SECRETS.filter((name) => devVars[name] !== undefined).map((name) => [
+      name,
+      devVars[name] as string,
+    ]);
     configs = writeStackConfigs(stackDir, {
       TOKEN_SECRETS: tokenSecrets,
       MAIL_API_KEY: mailApiKey,
       MAIL_API_URL: provider.url,
+      ...Object.fromEntries(opsSecrets),
       ...deliverVars,
     });
   }
@@ -297,7 +345,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     return stopping;
   };
 
-  const ingestUrl = `http://127.0.0.1:${ingestPort}`;
   try {
     await waitUntilReady(child, options.readyTimeoutMs ?? 120_000, wranglerLog);
     // Ready means wrangler's proxy listens; this first request waits until the Workers are loaded.
@@ -317,6 +364,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     providerUrl: provider.url,
     provider,
     tokenSecrets,
+    opsTokens: devVars.OPS_TOKENS ?? "",
     configs,
     wranglerLog,
     exited,

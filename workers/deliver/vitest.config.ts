@@ -2,6 +2,7 @@ import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineProject, mergeConfig } from "vitest/config";
 import shared from "../../vitest.shared.ts";
 import { TEST_MAIL_API_KEY, TEST_MAIL_API_URL } from "./test/config.ts";
+import { TEST_OPS_TOKENS, TEST_POSTMARK_CREDENTIALS, TEST_RESEND_WEBHOOK_SECRET } from "./test/http-config.ts";
 
 export default mergeConfig(
   shared,
@@ -10,7 +11,13 @@ export default mergeConfig(
       cloudflareTest({
         wrangler: { configPath: "../../wrangler.deliver.toml" },
         miniflare: {
-          bindings: { MAIL_API_KEY: TEST_MAIL_API_KEY, MAIL_API_URL: TEST_MAIL_API_URL },
+          bindings: {
+            MAIL_API_KEY: TEST_MAIL_API_KEY,
+            MAIL_API_URL: TEST_MAIL_API_URL,
+            OPS_TOKENS: JSON.stringify(TEST_OPS_TOKENS),
+            RESEND_WEBHOOK_SECRET: TEST_RESEND_WEBHOOK_SECRET,
+            POSTMARK_WEBHOOK_CREDENTIALS: TEST_POSTMARK_CREDENTIALS,
+          },
           // Lets a test call `exports.default.queue()`, which goes through workerd's own queue
           // event and reports each retry's delay. Experimental: tests only, never production.
           compatibilityFlags: ["service_binding_extra_handlers"],

@@ -1,7 +1,7 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineProject, mergeConfig } from "vitest/config";
 import shared from "../../vitest.shared.ts";
-import { TEST_TOKEN_LIMIT, TEST_TOKEN_SECRETS } from "./test/config.ts";
+import { echoForwarded, TEST_TOKEN_LIMIT, TEST_TOKEN_SECRETS } from "./test/config.ts";
 
 export default mergeConfig(
   shared,
@@ -12,6 +12,8 @@ export default mergeConfig(
         miniflare: {
           bindings: { TOKEN_SECRETS: JSON.stringify(TEST_TOKEN_SECRETS) },
           ratelimits: { TOKEN_LIMITER: { namespace_id: "1001", simple: { limit: TEST_TOKEN_LIMIT, period: 60 } } },
+          // Stands in for the deliver Worker behind the DELIVER binding: echoes what ingest forwarded.
+          serviceBindings: { DELIVER: echoForwarded },
         },
       }),
     ],

@@ -6,7 +6,8 @@
  * - `POST /_control/faults`     replace them (an omitted fault is off), see faults.ts.
  * - `POST /_control/rate-limit` `{"requestsPerSecond": n}`, 0 turns the limit off.
  * - `POST /_control/reset`      forget everything: inbox, keys, counts, back to the initial faults.
- * - `GET  /_control/stats`      requests to the send endpoints by status, hung, replayed, emails.
+ * - `GET  /_control/stats`      requests to the send endpoints by status, hung, replayed, emails,
+ *                               webhook posts (delivered, retried, abandoned, pending).
  */
 
 import { type Context, Hono } from "hono";
@@ -62,6 +63,7 @@ export function controlApi(state: ProviderState): Hono<ProviderEnv> {
       emails: state.inbox.size,
       rateLimitPerSecond: state.rateLimiter.perSecond,
       faults: state.faults.current,
+      webhooks: state.webhooks?.stats ?? null,
     }),
   );
 

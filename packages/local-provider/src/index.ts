@@ -13,3 +13,11 @@ export {
   startLocalProvider,
 } from "./server.ts";
 export { DEFAULT_API_KEY, DEFAULT_RATE_LIMIT_PER_SECOND, type LocalProviderOptions } from "./state.ts";
+export {
+  bouncesLater,
+  DEFAULT_WEBHOOK_DELAY_MS,
+  svixSignature,
+  type WebhookOptions,
+  WebhookSender,
+  type WebhookStats,
+} from "./webhooks.ts";

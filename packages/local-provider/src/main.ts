@@ -6,6 +6,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { DEFAULT_PROVIDER_PORT, startLocalProvider } from "./server.ts";
 import { DEFAULT_API_KEY, DEFAULT_RATE_LIMIT_PER_SECOND } from "./state.ts";
+import { DEFAULT_WEBHOOK_DELAY_MS } from "./webhooks.ts";
 
 function integer(value: string): number {
   const parsed = Number(value);
@@ -19,14 +20,38 @@ const options = new Command("local-provider")
   .option("--host <host>", "address to listen on", "127.0.0.1")
   .option("--api-key <key...>", "API keys / server tokens to accept", [DEFAULT_API_KEY])
   .option("--rate-limit <n>", "requests per second per key, 0 for none", integer, DEFAULT_RATE_LIMIT_PER_SECOND)
+  .option("--resend-webhook-url <url>", "post Svix-signed email.delivered/bounced events there")
+  .option("--resend-webhook-secret <whsec>", "the whsec_ secret that signs them")
+  .option("--postmark-webhook-url <url>", "post Postmark Delivery/Bounce events there")
+  .option("--postmark-webhook-credentials <user:password>", "their basic auth")
+  .option("--webhook-delay-ms <ms>", "how long after acceptance an event is posted", integer, DEFAULT_WEBHOOK_DELAY_MS)
   .parse()
-  .opts<{ port: number; host: string; apiKey: string[]; rateLimit: number }>();
+  .opts<{
+    port: number;
+    host: string;
+    apiKey: string[];
+    rateLimit: number;
+    resendWebhookUrl?: string;
+    resendWebhookSecret?: string;
+    postmarkWebhookUrl?: string;
+    postmarkWebhookCredentials?: string;
+    webhookDelayMs: number;
+  }>();
 
 const provider = await startLocalProvider({
   port: options.port,
   hostname: options.host,
   apiKeys: options.apiKey,
   rateLimitPerSecond: options.rateLimit,
+  webhooks: {
+    ...(options.resendWebhookUrl === undefined ? {} : { resendUrl: options.resendWebhookUrl }),
+    ...(options.resendWebhookSecret === undefined ? {} : { resendSecret: options.resendWebhookSecret }),
+    ...(options.postmarkWebhookUrl === undefined ? {} : { postmarkUrl: options.postmarkWebhookUrl }),
+    ...(options.postmarkWebhookCredentials === undefined
+      ? {}
+      : { postmarkCredentials: options.postmarkWebhookCredentials }),
+    delayMs: options.webhookDelayMs,
+  },
 });
 console.log(`local provider listening on ${provider.url} (inbox page: ${provider.url}/)`);
 

@@ -45,6 +45,7 @@ export async function startLocalProvider(options: StartLocalProviderOptions = {}
     port: address.port,
     close: () =>
       new Promise<void>((resolve, reject) => {
+        provider.state.webhooks?.stop();
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();
       }),

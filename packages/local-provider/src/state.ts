@@ -8,6 +8,7 @@ import { type FaultDecision, FaultInjector, type FaultsInput, faultsSchema } fro
 import { IdempotencyStore } from "./idempotency.ts";
 import { Inbox } from "./inbox.ts";
 import { RateLimiter } from "./rate-limit.ts";
+import { type WebhookOptions, WebhookSender } from "./webhooks.ts";
 
 /** The key `.dev.vars.example` gives the deliver Worker as `MAIL_API_KEY`. */
 export const DEFAULT_API_KEY = "re_local_notepipe_dev";
@@ -23,6 +24,8 @@ export interface LocalProviderOptions {
   faults?: FaultsInput;
   /** The clock for rate limits, idempotency expiry and timestamps; tests move it by hand. */
   now?: () => number;
+  /** Post delivery webhooks for accepted emails (webhooks.ts); none without it. */
+  webhooks?: WebhookOptions;
 }
 
 /** Counts requests to the send endpoints by the status they were answered with. */
@@ -60,6 +63,8 @@ export class ProviderState {
   readonly stats = new RequestStats();
   readonly idempotency: IdempotencyStore;
   readonly rateLimiter: RateLimiter;
+  /** Null unless the provider was started with webhook URLs. `stop()` it when done. */
+  readonly webhooks: WebhookSender | null;
   readonly #initialRateLimit: number;
   readonly #initialFaults: FaultsInput;
 
@@ -71,6 +76,7 @@ export class ProviderState {
     this.rateLimiter = new RateLimiter(this.#initialRateLimit, this.now);
     this.#initialFaults = options.faults ?? {};
     this.faults.set(faultsSchema.parse(this.#initialFaults));
+    this.webhooks = options.webhooks === undefined ? null : new WebhookSender(this.inbox, options.webhooks);
   }
 
   /** Back to how it started: no emails, no keys, no counts, the initial faults and rate limit. */

@@ -86,8 +86,20 @@ export const DELIVERY_ERROR_CODES = [
   "possibly_sent",
   // the dead-letter queue's own: retries ran out with no recorded cause
   "retries_exhausted",
+  // ops: an operator discarded the note's dead letter (DELETE /ops/dead-letters/:id)
+  "discarded",
 ] as const;
 export type DeliveryErrorCode = (typeof DELIVERY_ERROR_CODES)[number];
+
+/**
+ * The KV metadata of every status record: `GET /ops/stats` counts states from a key listing (1,000
+ * keys per list call) without reading a value. `event` is the id of the provider webhook event that
+ * wrote the record, so that a redelivered event is recognised (workers/deliver/src/webhooks).
+ */
+export interface StatusMetadata {
+  state: NoteState;
+  event?: string;
+}
 
 /** 30 days: long enough for a client that opens rarely, short enough to bound what KV holds. */
 export const STATUS_TTL_SECONDS = 30 * 24 * 60 * 60;

@@ -1,12 +1,14 @@
 /**
  * The deliver Worker: consumes the `notes` queue (send each batch through the mail provider,
  * retry or dead-letter, write status to KV) and the `notes-dlq` queue (file what ran out of
- * retries in the dead-letter store). README.md explains the outcomes, retries and idempotency.
+ * retries in the dead-letter store); and over HTTP the ops API (/ops) and the provider webhooks
+ * (/webhooks), src/http/app.ts. README.md explains the outcomes, retries and idempotency.
  */
 
 import type { NoteMessage } from "@notepipe/pipeline";
 import { deadLetterNotes } from "./dead-letter-notes.ts";
 import { deliverNotes } from "./deliver-notes.ts";
+import { http } from "./http/app.ts";
 
 /**
  * The queue names of wrangler.deliver.toml's `[[queues.consumers]]`. Not exported: workerd takes
@@ -16,6 +18,7 @@ const NOTES_QUEUE = "notes";
 const DEAD_LETTER_QUEUE = "notes-dlq";
 
 export default {
+  fetch: http.fetch,
   async queue(batch, env) {
     switch (batch.queue) {
       case NOTES_QUEUE:

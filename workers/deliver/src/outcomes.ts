@@ -73,6 +73,7 @@ export const DELIVERY_ERRORS = {
     sentence: "The mail provider may already have sent this note, so it is not sent again automatically.",
   },
   retries_exhausted: { class: "permanent", ambiguous: false, sentence: "Every retry failed." },
+  discarded: { class: "permanent", ambiguous: false, sentence: "An operator discarded this note's dead letter." },
 } as const satisfies Record<DeliveryErrorCode, FailureSpec>;
 
 export type SendOutcome =

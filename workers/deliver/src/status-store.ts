@@ -9,6 +9,7 @@ import {
   type DeadLetterMetadata,
   deadLetterKey,
   STATUS_TTL_SECONDS,
+  type StatusMetadata,
   type StatusRecord,
   statusKey,
 } from "@notepipe/pipeline";
@@ -52,9 +53,13 @@ export async function readKeyReleases(kv: KVNamespace, keys: readonly string[]):
   return released;
 }
 
-/** Writes a status record. Answers false if it could not (already logged). */
-export function putRecord(kv: KVNamespace, record: StatusRecord): Promise<boolean> {
-  return put(kv, statusKey(record.id), JSON.stringify(record), { expirationTtl: STATUS_TTL_SECONDS });
+/**
+ * Writes a status record, its state repeated as KV metadata (see `StatusMetadata`), with the id of
+ * the webhook event that caused the write if one did. Answers false if it could not (already logged).
+ */
+export function putRecord(kv: KVNamespace, record: StatusRecord, event?: string): Promise<boolean> {
+  const metadata: StatusMetadata = event === undefined ? { state: record.state } : { state: record.state, event };
+  return put(kv, statusKey(record.id), JSON.stringify(record), { expirationTtl: STATUS_TTL_SECONDS, metadata });
 }
 
 /** Writes a dead letter, with what a listing filters on as its metadata. */

@@ -23,8 +23,15 @@ app.all("/v1/notes/status", methodNotAllowed("POST")); // before :id, which woul
 app.get("/v1/notes/:id", getNoteStatus); // Hono answers HEAD with it too
 app.all("/v1/notes/:id", methodNotAllowed("GET, HEAD"));
 
-app.notFound(notFound);
+// /ops/* and /webhooks/* are the deliver Worker's (ops API, provider webhooks), forwarded over the
+// DELIVER service binding: their code stays out of this bundle, and as a notFound fallback the
+// forward costs ingest's routes nothing (hono/tiny tests every route's pattern on each request).
+app.notFound((c) => (isDeliverPath(c.req.path) ? c.env.DELIVER.fetch(c.req.raw) : notFound(c)));
 app.onError(onError);
+
+function isDeliverPath(path: string): boolean {
+  return path.startsWith("/ops/") || path.startsWith("/webhooks/");
+}
 
 export default {
   fetch: app.fetch,

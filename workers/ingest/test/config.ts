@@ -8,3 +8,16 @@ export const TEST_TOKEN_SECRETS = {
 
 /** TOKEN_LIMITER's limit per token per 60 s: small enough that a test uses a token up in a few requests. */
 export const TEST_TOKEN_LIMIT = 5;
+
+/** The deliver Worker's stand-in (runs in Node): answers 299 with the request as ingest forwarded it. */
+export async function echoForwarded(request: Request): Promise<Response> {
+  return Response.json(
+    {
+      method: request.method,
+      url: request.url,
+      authorization: request.headers.get("authorization"),
+      body: await request.text(),
+    },
+    { status: 299 },
+  );
+}

@@ -1,0 +1,200 @@
+/**
+ * The ops API over HTTP (workers/deliver/src/ops, reached through ingest's address): one method per
+ * route, and every way a call can fail turned into a {@link CliError} with a one-line message and
+ * the exit code that says what to fix.
+ */
+
+import type { DeliveryErrorCode, NoteState } from "@notepipe/pipeline";
+import { CliError } from "./errors.ts";
+
+/** An entry of `GET /ops/dead-letters`. */
+export interface DeadLetterView {
+  id: string;
+  reason: DeliveryErrorCode;
+  message: string;
+  attempts: number;
+  firstFailureAt: string;
+  lastFailureAt: string;
+  possiblySent: boolean;
+  recipient: string | null;
+  acceptedAt: string | null;
+  replayedAt?: string;
+}
+
+export interface DeadLetterPage {
+  deadLetters: DeadLetterView[];
+  cursor: string | null;
+}
+
+export type ReplayResult =
+  | { id: string; outcome: "replayed" }
+  | { id: string; outcome: "skipped" | "failed"; reason: string };
+
+export interface ReplayAnswer {
+  replayed: number;
+  skipped: number;
+  failed: number;
+  results: ReplayResult[];
+  remaining?: string[];
+}
+
+export interface Stats {
+  states: Partial<Record<NoteState, number>>;
+  records: number;
+  deadLetters: { total: number; byReason: Record<string, number>; possiblySent: number };
+  complete: boolean;
+}
+
+export interface ListFilter {
+  reason?: string | undefined;
+  since?: string | undefined;
+}
+
+export interface OpsClientOptions {
+  baseUrl: string;
+  token: string;
+  fetch?: typeof fetch;
+  timeoutMs?: number;
+}
+
+interface ErrorBody {
+  error: string;
+  message: string;
+}
+
+function isErrorBody(value: unknown): value is ErrorBody {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as ErrorBody).error === "string" &&
+    typeof (value as ErrorBody).message === "string"
+  );
+}
+
+/** Why a fetch threw, in words: Node's undici hides the code in `cause`. */
+function networkProblem(error: unknown): string {
+  if (error instanceof DOMException && error.name === "TimeoutError") return "no answer in time";
+  const cause = (error as { cause?: { code?: string; message?: string } })?.cause;
+  const code = cause?.code;
+  switch (code) {
+    case "ECONNREFUSED":
+      return "connection refused";
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "unknown host";
+    case "ECONNRESET":
+      return "connection reset";
+    case "ETIMEDOUT":
+    case "UND_ERR_CONNECT_TIMEOUT":
+      return "connection timed out";
+    default:
+      return code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
+  }
+}
+
+export class OpsClient {
+  readonly baseUrl: string;
+  readonly #token: string;
+  readonly #fetch: typeof fetch;
+  readonly #timeoutMs: number;
+
+  constructor(options: OpsClientOptions) {
+    let url: URL;
+    try {
+      url = new URL(options.baseUrl);
+    } catch {
+      throw new CliError("usage", `"${options.baseUrl}" is not a URL; give --url http(s)://host[:port].`);
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new CliError("usage", `"${options.baseUrl}" is not an http(s) URL.`);
+    }
+    this.baseUrl = url.origin + url.pathname.replace(/\/+$/, "");
+    this.#token = options.token;
+    this.#fetch = options.fetch ?? fetch;
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  listDeadLetters(filter: ListFilter, cursor: string | null, limit = 1000): Promise<DeadLetterPage> {
+    const query = new URLSearchParams({ limit: String(limit) });
+    if (filter.reason !== undefined) query.set("reason", filter.reason);
+    if (filter.since !== undefined) query.set("since", filter.since);
+    if (cursor !== null) query.set("cursor", cursor);
+    return this.#call("GET", `/ops/dead-letters?${query}`);
+  }
+
+  /** Every entry matching `filter`, page after page. */
+  async allDeadLetters(filter: ListFilter): Promise<DeadLetterView[]> {
+    const entries: DeadLetterView[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: DeadLetterPage = await this.listDeadLetters(filter, cursor);
+      entries.push(...page.deadLetters);
+      cursor = page.cursor;
+    } while (cursor !== null);
+    return entries;
+  }
+
+  replay(ids: readonly string[]): Promise<ReplayAnswer> {
+    return this.#call("POST", "/ops/dead-letters/replay", { ids });
+  }
+
+  discard(id: string): Promise<{ id: string; discarded: true; state: NoteState }> {
+    return this.#call("DELETE", `/ops/dead-letters/${encodeURIComponent(id)}`);
+  }
+
+  stats(): Promise<Stats> {
+    return this.#call("GET", "/ops/stats");
+  }
+
+  async #call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const url = `${this.baseUrl}${path}`;
+    const headers: Record<string, string> = { authorization: `Bearer ${this.#token}`, accept: "application/json" };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    let response: Response;
+    try {
+      response = await this.#fetch(url, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    } catch (error) {
+      throw new CliError(
+        "unreachable",
+        `cannot reach ${this.baseUrl} (${networkProblem(error)}); is the stack running (pnpm dev)? Set --url or NOTEPIPE_OPS_URL.`,
+      );
+    }
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new CliError(
+        "not_ops_api",
+        `${method} ${url} answered ${response.status} with no JSON: is ${this.baseUrl} the notepipe ingest (or deliver) Worker?`,
+      );
+    }
+    if (response.ok) return json as T;
+    if (!isErrorBody(json)) {
+      throw new CliError("not_ops_api", `${method} ${url} answered ${response.status}: not the notepipe ops API.`);
+    }
+    if (response.status === 401 || response.status === 403) {
+      throw new CliError(
+        "refused",
+        `the ops API refused the token (${json.message}) Set --token or NOTEPIPE_OPS_TOKEN.`,
+      );
+    }
+    if (json.error === "dead_letter_not_found" || json.error === "note_in_queue") {
+      throw new CliError("incomplete", json.message);
+    }
+    if (response.status === 404) {
+      throw new CliError(
+        "not_ops_api",
+        `${url} is not an ops route (404): is ${this.baseUrl} the notepipe ingest Worker?`,
+      );
+    }
+    if (response.status >= 500) throw new CliError("server_error", `the ops API failed: ${json.message}`);
+    // A 4xx we sent: our request was wrong, which the flags should have caught.
+    throw new CliError("usage", json.message);
+  }
+}

@@ -1,0 +1,30 @@
+/** `pnpm ops stats`: notes per state, dead letters per reason. */
+
+import { NOTE_STATES } from "@notepipe/pipeline";
+import type { Command } from "commander";
+import type { CommandContext } from "../program.ts";
+
+/** "sent 120 · delivered 80", in the order of `order` where it gives one. */
+function counts(values: Readonly<Record<string, number | undefined>>, order: readonly string[] = []): string {
+  const keys = Object.keys(values).sort((a, b) => {
+    const [i, j] = [order.indexOf(a), order.indexOf(b)];
+    return (i === -1 ? order.length : i) - (j === -1 ? order.length : j) || a.localeCompare(b);
+  });
+  return keys.length === 0 ? "none" : keys.map((key) => `${key} ${values[key]}`).join(" · ");
+}
+
+export function addStatsCommand(program: Command, context: CommandContext): void {
+  program
+    .command("stats")
+    .description("how many notes are in each state, and dead letters per reason")
+    .action(async (_options: unknown, command: Command) => {
+      const stats = await context.client(command).stats();
+      if (context.options(command).json) return context.print(JSON.stringify(stats, null, 2));
+      const { deadLetters } = stats;
+      context.print(`notes         ${stats.records} with a status record`);
+      context.print(`  by state    ${counts(stats.states, NOTE_STATES)}`);
+      context.print(`dead letters  ${deadLetters.total} (possibly sent: ${deadLetters.possiblySent})`);
+      context.print(`  by reason   ${counts(deadLetters.byReason)}`);
+      if (!stats.complete) context.print("(the count stopped at its KV budget: these are lower bounds)");
+    });
+}

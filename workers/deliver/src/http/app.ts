@@ -1,0 +1,18 @@
+/**
+ * The deliver Worker's HTTP side: the ops API and the provider webhooks. The Worker has no route of
+ * its own in the local stack; ingest forwards `/ops/*` and `/webhooks/*` here over a service
+ * binding (README.md, "Operating notepipe").
+ */
+
+import { Hono } from "hono/tiny";
+import { ops } from "../ops/app.ts";
+import { webhooks } from "../webhooks/app.ts";
+import { notFound, onError } from "./errors.ts";
+
+export const http = new Hono<{ Bindings: Env }>();
+
+http.route("/", ops);
+http.route("/", webhooks);
+
+http.notFound(notFound);
+http.onError(onError);

@@ -1,0 +1,106 @@
+/**
+ * POST /webhooks/resend: Resend's email events, Svix-signed with the `RESEND_WEBHOOK_SECRET`
+ * (`whsec_…`). `email.delivered`, `email.bounced` and `email.complained` move the note whose id
+ * the email carries (tag `note_id`, else header `X-Notepipe-Note-Id`, both set at send time);
+ * every other event is logged and acknowledged. Payloads: https://resend.com/docs/dashboard/webhooks/event-types
+ */
+
+import { isNoteUuid } from "@notepipe/frame";
+import type { Context } from "hono";
+import * as z from "zod/mini";
+import { parseJson, readText } from "../http/body.ts";
+import { HttpError } from "../http/errors.ts";
+import type { WebhooksEnv } from "./app.ts";
+import { applyDeliveryEvent, bouncedSentence, COMPLAINED_SENTENCE, type DeliveryState } from "./apply-event.ts";
+import { svixKey, verifySvixSignature } from "./svix-signature.ts";
+
+/** Resend's events are a few KB; this bounds what is read before the signature is checked. */
+export const MAX_WEBHOOK_BYTES = 256 * 1024;
+
+const STATES: Record<string, DeliveryState> = {
+  "email.delivered": "delivered",
+  "email.bounced": "bounced",
+  "email.complained": "complained",
+};
+
+const NOTE_ID = "note_id";
+const NOTE_ID_HEADER = "x-notepipe-note-id";
+
+/** Tags arrive as an object (`{"note_id": "…"}`); the send API's `[{name, value}]` is read too. */
+const namedValues = z.union([
+  z.record(z.string(), z.unknown()),
+  z.array(z.looseObject({ name: z.string(), value: z.unknown() })),
+]);
+
+/** Loose: a provider adds fields over time, and a signed event is never refused for one. */
+const resendEvent = z.looseObject({
+  type: z.string(),
+  created_at: z.optional(z.string()),
+  data: z.optional(
+    z.looseObject({
+      email_id: z.optional(z.string()),
+      tags: z.optional(namedValues),
+      headers: z.optional(namedValues),
+      bounce: z.optional(z.looseObject({ message: z.optional(z.string()) })),
+    }),
+  ),
+});
+
+function namedValue(values: z.infer<typeof namedValues> | undefined, name: string): string | undefined {
+  if (values === undefined) return undefined;
+  const value = Array.isArray(values)
+    ? values.find((entry) => entry.name.toLowerCase() === name)?.value
+    : Object.entries(values).find(([key]) => key.toLowerCase() === name)?.[1];
+  return typeof value === "string" ? value : undefined;
+}
+
+export async function resendWebhook(c: Context<WebhooksEnv>): Promise<Response> {
+  const key = svixKey(c.env.RESEND_WEBHOOK_SECRET);
+  if (key === null) {
+    console.error("deliver: RESEND_WEBHOOK_SECRET is unset or not whsec_<base64>; Resend webhooks get 503.");
+    throw new HttpError("not_configured", { message: "RESEND_WEBHOOK_SECRET is not set to a whsec_ secret." });
+  }
+  const body = await readText(c, MAX_WEBHOOK_BYTES);
+  const now = Date.now();
+  const verdict = await verifySvixSignature(
+    await key,
+    {
+      id: c.req.header("svix-id"),
+      timestamp: c.req.header("svix-timestamp"),
+      signature: c.req.header("svix-signature"),
+    },
+    body,
+    now,
+  );
+  if (!verdict.ok) {
+    if (verdict.problem === "missing_headers") {
+      throw new HttpError("bad_signature", { message: "Send svix-id, svix-timestamp and svix-signature." });
+    }
+    throw new HttpError(verdict.problem);
+  }
+
+  const event = parseJson(body, resendEvent);
+  const state = STATES[event.type];
+  if (state === undefined) {
+    console.log(`deliver: Resend event ${event.type} (${verdict.id}) acknowledged, nothing to record`);
+    return c.json({ received: true, outcome: "ignored" });
+  }
+  const noteId = namedValue(event.data?.tags, NOTE_ID) ?? namedValue(event.data?.headers, NOTE_ID_HEADER);
+  if (noteId === undefined || !isNoteUuid(noteId)) {
+    // Not an email notepipe sent (or its tags were lost): retrying would not change that.
+    console.log(`deliver: Resend ${event.type} (${verdict.id}) carries no note id; acknowledged`);
+    return c.json({ received: true, outcome: "ignored" });
+  }
+  const error =
+    state === "bounced"
+      ? bouncedSentence(event.data?.bounce?.message)
+      : state === "complained"
+        ? COMPLAINED_SENTENCE
+        : undefined;
+  const outcome = await applyDeliveryEvent(
+    c.env.STATUS,
+    { noteId, state, eventId: verdict.id, ...(error === undefined ? {} : { error }) },
+    now,
+  );
+  return c.json({ received: true, outcome });
+}
