@@ -21,7 +21,13 @@ let keyDir: string;
 
 beforeAll(async () => {
   keyDir = mkdtempSync(join(tmpdir(), "notepipe-demo-"));
-  stack = await startStack({ ingestPort: 0, providerPort: 0, ephemeral: true, deliverVars: FAST_RETRY_VARS });
+  stack = await startStack({
+    ingestPort: 0,
+    providerPort: 0,
+    ephemeral: true,
+    deliverVars: FAST_RETRY_VARS,
+    deliveryWebhooks: true,
+  });
 });
 
 afterAll(async () => {
@@ -58,6 +64,7 @@ describe("pnpm demo", () => {
     const { stdout } = await demo(stack.ingestUrl, stack.providerUrl, "first.json", "--text", text);
     expect(stdout).toContain("1. key      generated a new AES-256-GCM key");
     expect(stdout).toContain("4. post     POST /v1/notes → 202");
+    expect(stdout).toMatch(/8\. webhook +delivered after /);
     expect(stdout).toContain("subject  Encrypted Note");
     expect(stdout).toContain(`7. decrypt  ${JSON.stringify(text)}`);
     expect(stdout.trimEnd().split("\n").at(-1)).toBe("demo: ok, the email decrypts to the note that was sent.");

@@ -57,6 +57,12 @@ const options = new Command("pnpm demo")
   .option("--key-file <path>", "where the AES key is kept", join(ROOT, ".wrangler", "demo-key.json"))
   .option("--kid <kid>", "which TOKEN_SECRETS key signs the client token (default: the first)")
   .option("--timeout <seconds>", "how long to wait for the note to be sent", seconds, 60)
+  .option(
+    "--delivered-timeout <seconds>",
+    "how long to wait after that for the provider's delivery webhook (0: don't)",
+    seconds,
+    20,
+  )
   .parse()
   .opts<{
     text: string;
@@ -66,6 +72,7 @@ const options = new Command("pnpm demo")
     keyFile: string;
     kid?: string;
     timeout: number;
+    deliveredTimeout: number;
   }>();
 
 const ingestUrl = (options.ingestUrl ?? "http://127.0.0.1:8787").replace(/\/$/, "");
@@ -143,6 +150,23 @@ async function pollUntilSent(id: string, deadline: number): Promise<StatusRecord
   );
 }
 
+/**
+ * The local provider posts a signed delivery webhook a moment after it accepted the email (as
+ * Resend does once the receiving server took it); the note then moves on from `sent`.
+ */
+async function waitForDelivery(id: string, deadline: number): Promise<void> {
+  const started = Date.now();
+  while (Date.now() < deadline) {
+    const body = (await (await call(`${ingestUrl}/v1/notes/${id}`)).json()) as Partial<StatusRecord>;
+    if (body.state !== undefined && body.state !== "sent" && SENT_STATES.has(body.state)) {
+      step("8. webhook", `${body.state} after ${((Date.now() - started) / 1000).toFixed(1)} s more`);
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+  }
+  step("8. webhook", `still sent after ${options.deliveredTimeout} s: no delivery webhook reached deliver`);
+}
+
 function base64(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString("base64");
 }
@@ -210,6 +234,8 @@ async function main(): Promise<void> {
   step("7. decrypt", JSON.stringify(decrypted));
   if (decrypted !== options.text) throw new DemoError("The decrypted text differs from the note that was sent.");
   if (base64(nonce) !== nonceText) throw new DemoError("The email carries another nonce than the frame.");
+
+  if (options.deliveredTimeout > 0) await waitForDelivery(id, Date.now() + options.deliveredTimeout * 1000);
   console.log("\ndemo: ok, the email decrypts to the note that was sent.");
 }
 
