@@ -6,6 +6,11 @@ const jsonReport = process.env.NOTEPIPE_VITEST_JSON;
 export default defineConfig({
   test: {
     reporters: jsonReport ? ["default", ["json", { outputFile: jsonReport }]] : ["default"],
-    projects: ["packages/*/vitest.config.ts", "workers/*/vitest.config.ts", "e2e/vitest.config.ts"],
+    projects: [
+      "packages/*/vitest.config.ts",
+      "workers/*/vitest.config.ts",
+      "e2e/vitest.config.ts",
+      "examples/web/vitest.config.ts",
+    ],
   },
 });

@@ -1,0 +1,64 @@
+/**
+ * `pnpm web`: the browser demo against the running local stack (`pnpm dev`), or, with `--stack`,
+ * against a stack of its own.
+ *
+ *   pnpm web [--port 8790] [--ingest-url …] [--provider-url …] [--stack]
+ */
+
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseEnv } from "node:util";
+import { DEV_TOKEN_SECRETS } from "@notepipe/token";
+import { Command, InvalidArgumentError } from "commander";
+import { ROOT, type Stack, startStack } from "../../../scripts/stack.ts";
+import { DEFAULT_WEB_PORT, startWebDemo } from "./server.ts";
+
+function port(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65_535) throw new InvalidArgumentError("Not a port.");
+  return parsed;
+}
+
+const options = new Command("pnpm web")
+  .description("Serve the browser demo: write a note, send it, watch its state, decrypt the email.")
+  .option("--port <port>", "the page's port", port, DEFAULT_WEB_PORT)
+  .option("--ingest-url <url>", "the ingest Worker", "http://127.0.0.1:8787")
+  .option("--provider-url <url>", "the local mail provider", "http://127.0.0.1:8788")
+  .option("--stack", "start the local stack too (ingest 8787, provider 8788, delivery webhooks on)")
+  .parse()
+  .opts<{ port: number; ingestUrl: string; providerUrl: string; stack?: boolean }>();
+
+/** TOKEN_SECRETS as `pnpm dev` runs ingest with it: the environment, else .dev.vars, else the dev default. */
+function tokenSecretsJson(): string {
+  if (process.env.TOKEN_SECRETS !== undefined) return process.env.TOKEN_SECRETS;
+  const devVars = join(ROOT, ".dev.vars");
+  if (existsSync(devVars)) {
+    const fromFile = parseEnv(readFileSync(devVars, "utf8")).TOKEN_SECRETS;
+    if (fromFile !== undefined) return fromFile;
+  }
+  return DEV_TOKEN_SECRETS;
+}
+
+let stack: Stack | undefined;
+if (options.stack) {
+  console.log("web: starting the local stack (wrangler dev and the local provider)…");
+  stack = await startStack({ deliveryWebhooks: true });
+}
+
+const web = await startWebDemo({
+  port: options.port,
+  ingestUrl: stack?.ingestUrl ?? options.ingestUrl,
+  providerUrl: stack?.providerUrl ?? options.providerUrl,
+  tokenSecrets: stack?.tokenSecrets ?? tokenSecretsJson(),
+});
+console.log(`web: the browser demo is at ${web.url}`);
+if (stack === undefined) {
+  console.log(`     it sends to ${options.ingestUrl} and reads ${options.providerUrl}/inbox: run pnpm dev beside it.`);
+}
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    console.log("\nweb: stopping…");
+    void Promise.all([web.close(), stack?.stop()]).then(() => process.exit(0));
+  });
+}

@@ -1,0 +1,82 @@
+/**
+ * The one way this library fails: a {@link NotepipeError} with a code. Codes the ingest Worker
+ * answers with are passed through as it sent them (README.md, "Error codes"); the others are ours.
+ */
+
+/** Codes the ingest API answers with, in its `{"error": code, "message": …}` body. */
+export type ServerErrorCode =
+  | "bad_magic"
+  | "unsupported_version"
+  | "unsupported_flags"
+  | "truncated"
+  | "bad_recipient"
+  | "empty_ciphertext"
+  | "frame_too_large"
+  | "bad_id"
+  | "bad_request"
+  | "body_too_large"
+  | "unauthorized"
+  | "recipient_not_allowed"
+  | "not_found"
+  | "method_not_allowed"
+  | "unsupported_media_type"
+  | "rate_limited"
+  | "internal_error"
+  | "queue_unavailable";
+
+/** Codes this library raises itself. */
+export type ClientErrorCode =
+  /** No answer: the connection failed or an attempt timed out. The note may have been accepted. */
+  | "network_error"
+  /** An answer that is not the ingest API's (a proxy's HTML page, a non-JSON body). */
+  | "unexpected_response"
+  /** The email text is not `<base64 nonce>\n<base64 ciphertext>`: cut, re-wrapped or not a note. */
+  | "malformed_text"
+  /** AES-GCM refused the tag: the wrong key (or passphrase), or a well-formed text that was altered. */
+  | "authentication_failed"
+  /** It decrypted, but to bytes that are not UTF-8: use `decryptBytes`. */
+  | "not_text"
+  /** A key, passphrase or its stored parameters this library will not use. */
+  | "bad_key";
+
+/** A server code this version does not know still arrives as a string. */
+export type NotepipeErrorCode = ServerErrorCode | ClientErrorCode | (string & {});
+
+export interface NotepipeErrorDetails {
+  /** The HTTP status, when the server answered. */
+  status?: number;
+  /** Whether the same call may succeed later: a network error, 429 or 5xx. */
+  retryable?: boolean;
+  /** For `send`: the note's id, to send it again with `noteId` without risking a second email. */
+  noteId?: string;
+  /** The server's `Retry-After`, in milliseconds. */
+  retryAfterMs?: number;
+  cause?: unknown;
+}
+
+/**
+ * @example
+ * try {
+ *   await send(client, note);
+ * } catch (error) {
+ *   if (error instanceof NotepipeError && error.code === "recipient_not_allowed") askForANewToken();
+ *   else if (error instanceof NotepipeError && error.retryable) later(() => send(client, { ...note, noteId: error.noteId }));
+ * }
+ */
+export class NotepipeError extends Error {
+  readonly code: NotepipeErrorCode;
+  readonly status: number | undefined;
+  readonly retryable: boolean;
+  readonly noteId: string | undefined;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(code: NotepipeErrorCode, message: string, details: NotepipeErrorDetails = {}) {
+    super(message, { cause: details.cause });
+    this.name = "NotepipeError";
+    this.code = code;
+    this.status = details.status;
+    this.retryable = details.retryable ?? false;
+    this.noteId = details.noteId;
+    this.retryAfterMs = details.retryAfterMs;
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * `resumeOnOpen`: on the next app start, learn what became of the notes sent earlier.
+ */
+
+import type { NoteState } from "@notepipe/pipeline";
+import { type ClientConfig, type ClientNoteState, DEFAULT_FINAL_STATES } from "./config.ts";
+import { NotepipeError } from "./errors.ts";
+import type { PendingNote, PendingStore } from "./pending.ts";
+import { request } from "./request.ts";
+
+/** `POST /v1/notes/status` takes at most 100 ids: KV's bulk get reads 100 keys per operation. */
+export const STATUS_BATCH_SIZE = 100;
+/** A status record lives 30 days in KV (STATUS_TTL_SECONDS); `unknown` after that is forever. */
+const STATUS_LIFETIME_MS = 30 * 24 * 60 * 60 * 1000;
+
+/** One entry of `POST /v1/notes/status`'s answer. */
+type StatusEntry = { id: string; state: NoteState | "unknown"; attempts?: number; updatedAt?: string; error?: string };
+
+export interface NoteChange {
+  id: string;
+  previous: ClientNoteState;
+  state: ClientNoteState;
+  /** Whether the note reached a final state and was removed from the store. */
+  final: boolean;
+  attempts?: number;
+  updatedAt?: string;
+  /** Why it is `retrying`, `failed`, `bounced`, `dead`: one sentence from the server. */
+  error?: string;
+}
+
+export interface ResumeResult {
+  /** Notes whose state moved since the last poll, in the store's order. */
+  changes: NoteChange[];
+  /** What the store still holds after this poll. */
+  pending: PendingNote[];
+}
+
+function clientState(entry: StatusEntry, note: PendingNote, now: number): ClientNoteState {
+  if (entry.state !== "unknown") return entry.state;
+  // ingest answered 202, so the note is queued: deliver has just not written its first status.
+  return now - note.acceptedAt > STATUS_LIFETIME_MS ? "expired" : "pending";
+}
+
+/**
+ * Polls every note in `config.store` with one `POST /v1/notes/status` per 100 ids, maps `unknown`
+ * to `pending` (or `expired` after 30 days), stores the new states, removes the notes that reached
+ * a final state (`config.finalStates`, default {@link DEFAULT_FINAL_STATES}), and reports what
+ * changed. Throws {@link NotepipeError} if a poll fails; the store is then left as it was for the
+ * ids of that chunk and the chunks after it.
+ *
+ * @example
+ * const { changes } = await resumeOnOpen(client);
+ * for (const change of changes) showBadge(change.id, change.state);
+ */
+export async function resumeOnOpen(config: ClientConfig & { store: PendingStore }): Promise<ResumeResult> {
+  const { store } = config;
+  const finalStates = new Set(config.finalStates ?? DEFAULT_FINAL_STATES);
+  const notes = await store.list();
+  const byId = new Map(notes.map((note) => [note.id, note]));
+  const changes: NoteChange[] = [];
+
+  for (let start = 0; start < notes.length; start += STATUS_BATCH_SIZE) {
+    const ids = notes.slice(start, start + STATUS_BATCH_SIZE).map((note) => note.id);
+    const res = await request(config, "/v1/notes/status", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ ids }),
+    });
+    let entries: StatusEntry[];
+    try {
+      entries = ((await res.json()) as { notes: StatusEntry[] }).notes;
+      if (!Array.isArray(entries)) throw new TypeError("notes is not an array");
+    } catch (cause) {
+      throw new NotepipeError("unexpected_response", "The status answer is not the ingest API's.", { cause });
+    }
+
+    const now = Date.now();
+    const updated: PendingNote[] = [];
+    const finished: string[] = [];
+    for (const entry of entries) {
+      const note = byId.get(entry.id);
+      if (note === undefined) continue;
+      const state = clientState(entry, note, now);
+      const final = finalStates.has(state) || state === "expired";
+      const { attempts, updatedAt, error } = entry;
+      if (state !== note.state) {
+        changes.push({ id: note.id, previous: note.state, state, final, attempts, updatedAt, error });
+      }
+      if (final) {
+        byId.delete(note.id);
+        finished.push(note.id);
+      } else if (state !== note.state || updatedAt !== note.updatedAt) {
+        const next = { ...note, state, attempts, updatedAt, error };
+        byId.set(note.id, next);
+        updated.push(next);
+      }
+    }
+    if (updated.length > 0) await store.put(updated);
+    if (finished.length > 0) await store.remove(finished);
+  }
+  return { changes, pending: [...byId.values()] };
+}

@@ -1,0 +1,44 @@
+/**
+ * The size budget (issue 5): what an app ships for sending and polling, bundled and minified as an
+ * app's bundler would, is at most 5 KB gzip.
+ */
+
+import { createRequire } from "node:module";
+import { gzipSync } from "node:zlib";
+import { expect, it } from "vitest";
+
+const BUDGET_BYTES = 5 * 1024;
+
+// esbuild is not a dependency of its own here: wrangler ships it, and resolving it from wrangler's
+// package gets the very binary `pnpm exec esbuild` runs.
+const require = createRequire(import.meta.url);
+// esbuild's types are not resolvable from here either; this is the part of its API the test uses.
+interface Esbuild {
+  build(options: Record<string, unknown>): Promise<{ outputFiles: { contents: Uint8Array }[] }>;
+}
+const esbuild = createRequire(require.resolve("wrangler/package.json"))("esbuild") as Esbuild;
+
+async function gzipSizeOf(entry: string): Promise<{ raw: number; gzip: number }> {
+  const result = await esbuild.build({
+    stdin: { contents: entry, resolveDir: import.meta.dirname, loader: "ts" },
+    bundle: true,
+    minify: true,
+    format: "esm",
+    platform: "neutral",
+    target: "es2022",
+    write: false,
+    logLevel: "silent",
+  });
+  const code = result.outputFiles[0]?.contents ?? new Uint8Array();
+  return { raw: code.length, gzip: gzipSync(code, { level: 9 }).length };
+}
+
+it("the send-and-poll path is at most 5 KB gzip", async () => {
+  const size = await gzipSizeOf('export { resumeOnOpen, send } from "@notepipe/client";');
+  const all = await gzipSizeOf('export * from "@notepipe/client";');
+  console.log(
+    `client size: send + resumeOnOpen ${size.raw} B minified, ${size.gzip} B gzip (budget ${BUDGET_BYTES} B); ` +
+      `whole SDK ${all.raw} B minified, ${all.gzip} B gzip`,
+  );
+  expect(size.gzip).toBeLessThanOrEqual(BUDGET_BYTES);
+});
