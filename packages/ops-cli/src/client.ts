@@ -4,22 +4,11 @@
  * the exit code that says what to fix.
  */
 
-import type { DeliveryErrorCode, NoteState } from "@notepipe/pipeline";
-import { CliError } from "./errors.ts";
+import type { DeadLetterView, NoteState } from "@notepipe/pipeline";
 
-/** An entry of `GET /ops/dead-letters`. */
-export interface DeadLetterView {
-  id: string;
-  reason: DeliveryErrorCode;
-  message: string;
-  attempts: number;
-  firstFailureAt: string;
-  lastFailureAt: string;
-  possiblySent: boolean;
-  recipient: string | null;
-  acceptedAt: string | null;
-  replayedAt?: string;
-}
+export type { DeadLetterView };
+
+import { CliError } from "./errors.ts";
 
 export interface DeadLetterPage {
   deadLetters: DeadLetterView[];

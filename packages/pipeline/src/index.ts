@@ -117,5 +117,6 @@ export {
   DEAD_LETTER_TTL_SECONDS,
   type DeadLetter,
   type DeadLetterMetadata,
+  type DeadLetterView,
   deadLetterKey,
 } from "./dead-letter.ts";

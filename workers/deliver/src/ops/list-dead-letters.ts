@@ -5,7 +5,7 @@
  */
 
 import { decodeFrame } from "@notepipe/frame";
-import { DELIVERY_ERROR_CODES, type DeadLetter, type DeliveryErrorCode } from "@notepipe/pipeline";
+import { DELIVERY_ERROR_CODES, type DeadLetter, type DeadLetterView } from "@notepipe/pipeline";
 import type { Context } from "hono";
 import * as z from "zod/mini";
 import { parseWith } from "../http/body.ts";
@@ -26,22 +26,6 @@ const listQuery = z.strictObject({
   reason: z.optional(z.enum(DELIVERY_ERROR_CODES)),
   since: z.optional(z.iso.datetime({ offset: true })),
 });
-
-/** One entry as ops sees it. */
-export interface DeadLetterView {
-  id: string;
-  reason: DeliveryErrorCode;
-  message: string;
-  attempts: number;
-  firstFailureAt: string;
-  lastFailureAt: string;
-  possiblySent: boolean;
-  /** `j***@example.com`, or null when the stored frame does not decode. */
-  recipient: string | null;
-  /** ISO 8601, or null when the queued message had none. */
-  acceptedAt: string | null;
-  replayedAt?: string;
-}
 
 /**
  * The first character of the local part, then `***`: enough for an operator to tell two readers
