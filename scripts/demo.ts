@@ -11,14 +11,12 @@
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
-import { parseEnv } from "node:util";
 import { encodeFrame, isValidRecipient, noteIdToUuid } from "@notepipe/frame";
 import { SENT_STATES, type StatusRecord } from "@notepipe/pipeline";
-import { DEV_TOKEN_SECRETS, parseTokenSecrets, signClientToken } from "@notepipe/token";
+import { parseTokenSecrets, signClientToken } from "@notepipe/token";
 import { Command, InvalidArgumentError } from "commander";
+import { devTokenSecretsJson, ROOT } from "./stack.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** States after which polling cannot end in `sent`. */
 const DEAD_ENDS = new Set(["failed", "dead"]);
 const POLL_INTERVAL_MS = 250;
@@ -94,17 +92,6 @@ async function call(url: string, init?: RequestInit): Promise<Response> {
     }
     throw new DemoError(`Cannot reach ${what} at ${new URL(url).origin}: ${(error as Error).message}`);
   }
-}
-
-/** TOKEN_SECRETS as ingest runs with it: the environment, else .dev.vars, else the dev default. */
-function tokenSecretsJson(): string {
-  if (process.env.TOKEN_SECRETS !== undefined) return process.env.TOKEN_SECRETS;
-  const devVars = join(ROOT, ".dev.vars");
-  if (existsSync(devVars)) {
-    const fromFile = parseEnv(readFileSync(devVars, "utf8")).TOKEN_SECRETS;
-    if (fromFile !== undefined) return fromFile;
-  }
-  return DEV_TOKEN_SECRETS;
 }
 
 async function loadOrCreateKey(path: string): Promise<{ key: CryptoKey; created: boolean }> {
@@ -188,7 +175,7 @@ async function main(): Promise<void> {
   const frame = encodeFrame({ noteId, recipient: options.to, nonce, ciphertext });
   step("3. frame", `note ${id} for ${options.to}: ${frame.length} bytes`);
 
-  const secrets = parseTokenSecrets(tokenSecretsJson());
+  const secrets = parseTokenSecrets(devTokenSecretsJson());
   const kid = options.kid ?? (secrets.keys().next().value as string);
   const token = await signClientToken(secrets, kid, options.to);
   const posted = await call(`${ingestUrl}/v1/notes`, {

@@ -102,6 +102,19 @@ function readEnvFile(path: string): Record<string, string> {
 }
 
 /**
+ * The `TOKEN_SECRETS` a running local stack's ingest has: the environment, else `.dev.vars`, else the
+ * dev default. For scripts that sign client tokens for it (`pnpm demo`, `pnpm web`); reads only.
+ *
+ * @example
+ * parseTokenSecrets(devTokenSecretsJson());
+ */
+export function devTokenSecretsJson(): string {
+  if (process.env.TOKEN_SECRETS !== undefined) return process.env.TOKEN_SECRETS;
+  const devVars = join(ROOT, ".dev.vars");
+  return (existsSync(devVars) ? readEnvFile(devVars).TOKEN_SECRETS : undefined) ?? DEV_TOKEN_SECRETS;
+}
+
+/**
  * Reads `.dev.vars`, creating it from `.dev.vars.example` first if it is missing, so that `pnpm dev`
  * needs no file from the user; and appends the example's keys it lacks (a `.dev.vars` made from an
  * older example), never changing a value the user set.

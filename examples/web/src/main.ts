@@ -5,12 +5,8 @@
  *   pnpm web [--port 8790] [--ingest-url …] [--provider-url …] [--stack]
  */
 
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { parseEnv } from "node:util";
-import { DEV_TOKEN_SECRETS } from "@notepipe/token";
 import { Command, InvalidArgumentError } from "commander";
-import { ROOT, type Stack, startStack } from "../../../scripts/stack.ts";
+import { devTokenSecretsJson, type Stack, startStack } from "../../../scripts/stack.ts";
 import { DEFAULT_WEB_PORT, startWebDemo } from "./server.ts";
 
 function port(value: string): number {
@@ -28,17 +24,6 @@ const options = new Command("pnpm web")
   .parse()
   .opts<{ port: number; ingestUrl: string; providerUrl: string; stack?: boolean }>();
 
-/** TOKEN_SECRETS as `pnpm dev` runs ingest with it: the environment, else .dev.vars, else the dev default. */
-function tokenSecretsJson(): string {
-  if (process.env.TOKEN_SECRETS !== undefined) return process.env.TOKEN_SECRETS;
-  const devVars = join(ROOT, ".dev.vars");
-  if (existsSync(devVars)) {
-    const fromFile = parseEnv(readFileSync(devVars, "utf8")).TOKEN_SECRETS;
-    if (fromFile !== undefined) return fromFile;
-  }
-  return DEV_TOKEN_SECRETS;
-}
-
 let stack: Stack | undefined;
 if (options.stack) {
   console.log("web: starting the local stack (wrangler dev and the local provider)…");
@@ -49,7 +34,7 @@ const web = await startWebDemo({
   port: options.port,
   ingestUrl: stack?.ingestUrl ?? options.ingestUrl,
   providerUrl: stack?.providerUrl ?? options.providerUrl,
-  tokenSecrets: stack?.tokenSecrets ?? tokenSecretsJson(),
+  tokenSecrets: stack?.tokenSecrets ?? devTokenSecretsJson(),
 });
 console.log(`web: the browser demo is at ${web.url}`);
 if (stack === undefined) {
