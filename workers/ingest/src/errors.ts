@@ -3,8 +3,6 @@
  * `{"error": code, "message": sentence}` with the code's status. A new code is one line in the table.
  */
 
-import type { Context } from "hono";
-
 const API_ERRORS = {
   // Frame decode errors: decodeFrame's codes, with its message.
   bad_magic: [400, "The body is not a notepipe frame."],
@@ -49,25 +47,35 @@ export class ApiError extends Error {
   }
 }
 
-/** An error answer is never cached: a 404 status becomes a 200 once deliver writes the record. */
-function errorResponse(c: Context, error: ApiError): Response {
-  return c.json({ error: error.code, message: error.message }, error.status, {
-    "cache-control": "no-store",
-    ...error.headers,
-  });
+/**
+ * The only place an error becomes a response, for Hono's routes (`onError`) and for the hot path
+ * that runs before Hono (routes/post-note.ts). Never a stack trace. An error answer is never
+ * cached: a 404 status becomes a 200 once deliver writes the record.
+ */
+export function errorResponse(error: unknown): Response {
+  if (!(error instanceof ApiError)) {
+    // The name and message only: a stack or a cause could hold request data.
+    console.error(
+      error instanceof Error
+        ? `ingest: unhandled ${error.name}: ${error.message}`
+        : "ingest: unhandled non-Error throw",
+    );
+    return errorResponse(new ApiError("internal_error"));
+  }
+  return Response.json(
+    { error: error.code, message: error.message },
+    { status: error.status, headers: { "cache-control": "no-store", ...error.headers } },
+  );
 }
 
-/** Hono's `onError`: the only place an error becomes a response. Never a stack trace. */
-export function onError(error: Error, c: Context): Response {
-  if (error instanceof ApiError) return errorResponse(c, error);
-  // The name and message only: a stack or a cause could hold request data.
-  console.error(`ingest: unhandled ${error.name}: ${error.message}`);
-  return errorResponse(c, new ApiError("internal_error"));
+/** Hono's `onError`. */
+export function onError(error: Error): Response {
+  return errorResponse(error);
 }
 
 /** Hono's `notFound`: no route has this path under any method. */
-export function notFound(c: Context): Response {
-  return errorResponse(c, new ApiError("not_found", { message: "No route matches this path." }));
+export function notFound(): Response {
+  return errorResponse(new ApiError("not_found", { message: "No route matches this path." }));
 }
 
 /**

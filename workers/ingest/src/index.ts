@@ -8,7 +8,7 @@ import type { NoteMessage } from "@notepipe/pipeline";
 import { Hono } from "hono/tiny";
 import { methodNotAllowed, notFound, onError } from "./errors.ts";
 import { getNoteStatus } from "./routes/get-note-status.ts";
-import { postNote } from "./routes/post-note.ts";
+import { isPostNote, postNote } from "./routes/post-note.ts";
 import { postNotesStatus } from "./routes/post-notes-status.ts";
 
 export type IngestEnv = { Bindings: Env };
@@ -16,7 +16,7 @@ export type IngestEnv = { Bindings: Env };
 const app = new Hono<IngestEnv>();
 
 // Each path, then what answers any other method on it. Order matters: Hono runs the first match.
-app.post("/v1/notes", postNote); // the hot path
+app.post("/v1/notes", (c) => postNote(c.req.raw, c.env)); // the hot path; see fetch below
 app.all("/v1/notes", methodNotAllowed("POST"));
 app.post("/v1/notes/status", postNotesStatus);
 app.all("/v1/notes/status", methodNotAllowed("POST")); // before :id, which would take "status" for an id
@@ -26,7 +26,7 @@ app.all("/v1/notes/:id", methodNotAllowed("GET, HEAD"));
 // /ops/* and /webhooks/* are the deliver Worker's (ops API, provider webhooks), forwarded over the
 // DELIVER service binding: their code stays out of this bundle, and as a notFound fallback the
 // forward costs ingest's routes nothing (hono/tiny tests every route's pattern on each request).
-app.notFound((c) => (isDeliverPath(c.req.path) ? c.env.DELIVER.fetch(c.req.raw) : notFound(c)));
+app.notFound((c) => (isDeliverPath(c.req.path) ? c.env.DELIVER.fetch(c.req.raw) : notFound()));
 app.onError(onError);
 
 function isDeliverPath(path: string): boolean {
@@ -34,5 +34,10 @@ function isDeliverPath(path: string): boolean {
 }
 
 export default {
-  fetch: app.fetch,
+  // POST /v1/notes is answered before Hono's router: matching six patterns and building a Context
+  // cost more CPU than the route's own checks (docs/BENCHMARKS.md). Every other request, and any
+  // spelling of that path isPostNote does not take, is Hono's.
+  fetch(request, env, ctx) {
+    return isPostNote(request) ? postNote(request, env) : app.fetch(request, env, ctx);
+  },
 } satisfies ExportedHandler<Env, NoteMessage>;

@@ -25,9 +25,7 @@
 import { decodeFrame, MAX_FRAME_BYTES, noteIdToUuid } from "@notepipe/frame";
 import type { NoteMessage } from "@notepipe/pipeline";
 import { parseTokenSecrets, readClientToken, verifyClientToken } from "@notepipe/token";
-import type { Context } from "hono";
-import { ApiError } from "../errors.ts";
-import type { IngestEnv } from "../index.ts";
+import { ApiError, errorResponse } from "../errors.ts";
 
 /** The `period` of `[[ratelimits]] TOKEN_LIMITER` in wrangler.ingest.toml: a full window always suffices. */
 const RATE_LIMIT_RETRY_AFTER_SECONDS = "60";
@@ -35,9 +33,31 @@ const RATE_LIMIT_RETRY_AFTER_SECONDS = "60";
 const QUEUE_RETRY_AFTER_SECONDS = "10";
 
 const BEARER = "bearer ";
+const NOTES_PATH = "/v1/notes";
+/** One object for every 202: the header is the answer's only variable-free part. */
+const ACCEPTED_INIT: ResponseInit = { status: 202, headers: { "content-type": "application/json" } };
 
-export async function postNote(c: Context<IngestEnv>): Promise<Response> {
-  const request = c.req.raw;
+/**
+ * Whether `request` is `POST /v1/notes`, from the method and the URL's text alone (no URL object).
+ * Exactly that path, with or without a query; anything else, even a spelling Hono would also match
+ * (a percent-encoded path), takes the router, whose route for this path answers the same.
+ */
+export function isPostNote(request: Request): boolean {
+  if (request.method !== "POST") return false;
+  const url = request.url;
+  // request.url is absolute: "<scheme>://<host>" and the path starts at the first "/" after it.
+  const pathStart = url.indexOf("/", url.indexOf("://") + 3);
+  if (pathStart === -1 || !url.startsWith(NOTES_PATH, pathStart)) return false;
+  const pathEnd = pathStart + NOTES_PATH.length;
+  return pathEnd === url.length || url.charCodeAt(pathEnd) === 0x3f; /* "?" */
+}
+
+/** POST /v1/notes, errors included: the 202, or the error's JSON answer. Never rejects. */
+export function postNote(request: Request, env: Env): Promise<Response> {
+  return acceptNote(request, env).catch(errorResponse);
+}
+
+async function acceptNote(request: Request, env: Env): Promise<Response> {
   const headers = request.headers;
 
   if (!isOctetStream(headers.get("content-type"))) {
@@ -57,7 +77,7 @@ export async function postNote(c: Context<IngestEnv>): Promise<Response> {
     throw unauthorized("The Authorization header must be Bearer <client token>.");
   }
   const tokenText = authorization.slice(BEARER.length);
-  const secrets = parseTokenSecrets(c.env.TOKEN_SECRETS);
+  const secrets = parseTokenSecrets(env.TOKEN_SECRETS);
   const read = readClientToken(tokenText, secrets);
   if (!read.ok) {
     throw unauthorized(
@@ -77,7 +97,7 @@ export async function postNote(c: Context<IngestEnv>): Promise<Response> {
 
   // Keyed by the token (kid + MAC, one canonical spelling each), not the IP: mobile clients share
   // carrier NAT addresses, and a token is bound to one recipient, which is what the limit protects.
-  const { success } = await c.env.TOKEN_LIMITER.limit({ key: tokenText });
+  const { success } = await env.TOKEN_LIMITER.limit({ key: tokenText });
   if (!success) throw new ApiError("rate_limited", { headers: { "retry-after": RATE_LIMIT_RETRY_AFTER_SECONDS } });
 
   // v8 (structured clone), so deliver receives `frame` as a Uint8Array. It must be asked for: from
@@ -85,13 +105,14 @@ export async function postNote(c: Context<IngestEnv>): Promise<Response> {
   // Uint8Array into {"0": 78, "1": 80, …}.
   const message: NoteMessage = { frame: frameBytes, acceptedAt: Date.now() };
   try {
-    await c.env.NOTES_QUEUE.send(message, { contentType: "v8" });
+    await env.NOTES_QUEUE.send(message, { contentType: "v8" });
   } catch (cause) {
     console.error(`ingest: NOTES_QUEUE.send failed: ${cause instanceof Error ? cause.message : String(cause)}`);
     throw new ApiError("queue_unavailable", { headers: { "retry-after": QUEUE_RETRY_AFTER_SECONDS }, cause });
   }
 
-  return c.json({ id: noteIdToUuid(frame.noteId) }, 202);
+  // The id is hex digits and dashes: safe inside JSON quotes as it is.
+  return new Response(`{"id":"${noteIdToUuid(frame.noteId)}"}`, ACCEPTED_INIT);
 }
 
 function isOctetStream(contentType: string | null): boolean {
