@@ -24,6 +24,6 @@ export default mergeConfig(
         },
       }),
     ],
-    test: { name: "deliver", include: ["test/**/*.test.ts"] },
+    test: { name: "deliver", include: ["test/**/*.test.ts"], setupFiles: ["./test/setup.ts"] },
   }),
 );

@@ -124,6 +124,9 @@ async function sendPending(run: Run, pending: Pending[], { provider, send }: Del
     const outcomes: SendOutcome[] = halt
       ? group.notes.map(() => halt as FailedOutcome)
       : await sendEmails(provider, send, group.notes.map(toEmail), group.key);
+    // Records say when the provider answered, not when the batch began: a send paced to the
+    // provider's rate limit (providers/pace.ts) may have waited for its window.
+    run.now = Date.now();
     halt ??= outcomes.find(
       (outcome): outcome is FailedOutcome =>
         outcome.kind === "failed" && (outcome.code === "rate_limited" || classOf(outcome.code) === "pipeline"),

@@ -5,6 +5,7 @@
 
 import { parseRetryAfter } from "../backoff.ts";
 import { failed, providerDetail, type SendOutcome } from "../outcomes.ts";
+import { paceRequest, rememberRateLimit } from "./pace.ts";
 
 /** One note as an email. Every field is structurally safe inside JSON quotes (see `emailJson`). */
 export interface OutgoingEmail {
@@ -53,7 +54,8 @@ export interface SendSettings extends MailText {
 
 /**
  * Sends `emails` as one batch request and answers one outcome per email, in order. Never throws:
- * a timeout or a dropped connection is an outcome like any other.
+ * a timeout or a dropped connection is an outcome like any other. Waits first, up to
+ * `MAX_PACE_WAIT_MS` (10 s), if the provider's last answer said its rate-limit window is used up.
  */
 export async function sendEmails(
   provider: MailProvider,
@@ -67,9 +69,12 @@ export async function sendEmails(
     body += provider.emailJson(emails[i] as OutgoingEmail, settings);
   }
   body += "]";
+  const url = `${settings.apiUrl}${provider.path}`;
+  // If the provider's last answer said its window is used up, wait for the reset (providers/pace.ts).
+  await paceRequest(url);
   let reply: ProviderReply;
   try {
-    const response = await fetch(`${settings.apiUrl}${provider.path}`, {
+    const response = await fetch(url, {
       method: "POST",
       headers: provider.headers(settings.apiKey, requestKey),
       body,
@@ -83,6 +88,7 @@ export async function sendEmails(
       body: await response.text(),
       retryAfterSeconds: parseRetryAfter(response.headers.get("retry-after"), Date.now()),
     };
+    rememberRateLimit(url, reply.status, response.headers, reply.retryAfterSeconds, Date.now());
   } catch (error) {
     const outcome = classifyTransportFailure(error);
     return emails.map(() => outcome);
