@@ -100,7 +100,7 @@ export function cpuTable(cpu: CpuResults): Table {
         ms(c.cpuMsPerRequest),
         `${ms(Math.min(...c.runs.map((r) => r.cpuMsPerRequest)))}–${ms(Math.max(...c.runs.map((r) => r.cpuMsPerRequest)))}`,
         againstBare ? ms(c.cpuMsPerRequest - bare.cpuMsPerRequest) : "",
-        againstBare ? ratio(c.cpuMsPerRequest / bare.cpuMsPerRequest) : "",
+        againstBare ? ratio(c.overBare ?? c.cpuMsPerRequest / bare.cpuMsPerRequest) : "",
         naive !== undefined && config.startsWith("ingest") ? ratio(naive.cpuMsPerRequest / c.cpuMsPerRequest) : "",
         `${ms(c.p50Ms, 2)} / ${ms(c.p99Ms, 2)}`,
         Math.round(c.requestsPerSecond).toString(),
@@ -124,6 +124,7 @@ export function cpuTable(cpu: CpuResults): Table {
     rows,
     notes: [
       `${requests} requests per run at concurrency ${concurrency} from a separate process, ${warmupRequests} warm-up requests, median of ${runs} runs.`,
+      "÷ bare = the median of each run's ratio to the bare run of the same round (paired: drift between rounds cancels); − bare = the difference of the medians.",
       ...CPU_CONFIGS.map((config) => `${config}: ${CPU_CONFIG_DESCRIPTIONS[config]}.`),
       ...failures,
     ],
@@ -267,7 +268,7 @@ export function judgeTargets(results: Omit<BenchResults, "targets">): TargetVerd
         measuredAll = false;
         continue;
       }
-      const r = ingest.cpuMsPerRequest / bare.cpuMsPerRequest;
+      const r = ingest.overBare ?? ingest.cpuMsPerRequest / bare.cpuMsPerRequest;
       worst = Math.max(worst, r);
       parts.push(`${size}: ${ratio(r)}`);
     }

@@ -46,7 +46,7 @@ type Part = (typeof PARTS)[number];
 const SEED = 0x6e70;
 
 const FULL = {
-  cpu: { requests: 1_500, warmupRequests: 500, concurrency: 8, runs: 3 } satisfies CpuLoad,
+  cpu: { requests: 1_500, warmupRequests: 500, concurrency: 8, runs: 5 } satisfies CpuLoad,
   // The stall window outlasts one deliver retry (RETRY_BASE_SECONDS = 30 in wrangler.deliver.toml), so a
   // batch the provider refused once is still counted; the timeout keeps the whole run under 5 minutes.
   pipeline: {

@@ -2,7 +2,9 @@
  * CPU per request inside workerd. Each configuration (bench/targets.ts) runs in its own workerd
  * process; a separate load process (bench/load.ts) sends the requests; the workerd process's
  * utime + stime is read from /proc before and after each run. Runs are interleaved across
- * configurations so that drift hits all alike, and the median of the runs is kept.
+ * configurations so that drift hits all alike, and the median of the runs is kept. A ratio to bare
+ * is the median of each run's own ratio to the bare run just before it (paired), not the ratio of
+ * the medians: the machine's speed drifts by tens of percent between runs, alike for neighbours.
  */
 
 import { type LoadJob, LoadProcess } from "./load.ts";
@@ -42,6 +44,11 @@ export interface CpuCell extends CpuRun {
   size: string;
   /** Every run; the fields above are their medians. */
   runs: CpuRun[];
+  /**
+   * Median over runs of (this run's CPU ÷ the bare run of the same round and size): the figure the
+   * report and the targets use. Undefined for bare itself, or when bare has no runs at this size.
+   */
+  overBare?: number;
   /** Set when the Worker did not answer as expected at this size: the cell has no figures then. */
   failure?: string;
 }
@@ -120,6 +127,8 @@ export async function measureCpu(
       for (const target of targets) {
         const cellRuns = runs.get(key(target, note)) ?? [];
         const failure = failures.get(key(target, note));
+        const bareRuns = runs.get(`bare ${note.size.label}`) ?? [];
+        const paired = cellRuns.length > 0 && bareRuns.length === cellRuns.length && target.config !== "bare";
         cells.push({
           config: target.config,
           size: note.size.label,
@@ -128,6 +137,9 @@ export async function measureCpu(
           p99Ms: median(cellRuns.map((r) => r.p99Ms)),
           requestsPerSecond: median(cellRuns.map((r) => r.requestsPerSecond)),
           runs: cellRuns,
+          ...(paired
+            ? { overBare: median(cellRuns.map((r, i) => r.cpuMsPerRequest / (bareRuns[i] as CpuRun).cpuMsPerRequest)) }
+            : {}),
           ...(failure === undefined ? {} : { failure }),
         });
       }
