@@ -22,6 +22,7 @@ export type ServerErrorCode =
   | "unsupported_media_type"
   | "rate_limited"
   | "internal_error"
+  | "rate_limiter_unavailable"
   | "queue_unavailable";
 
 /** Codes this library raises itself. */

@@ -239,4 +239,18 @@ describe("POST /v1/notes refuses", () => {
     expect(await response.json()).toEqual(errorBody("queue_unavailable"));
     expect(log).toHaveBeenCalledWith("ingest: NOTES_QUEUE.send failed: Queue is overloaded");
   });
+
+  it("503 rate_limiter_unavailable, nothing queued, when the rate limiter itself fails", async () => {
+    vi.spyOn(env.TOKEN_LIMITER, "limit").mockRejectedValue(new Error("limiter unreachable"));
+    const send = vi.spyOn(env.NOTES_QUEUE, "send");
+    const log = vi.spyOn(console, "error").mockImplementation(() => {});
+
+    const response = await postNote(makeNote("ada@example.com").frame, { token: await tokenFor("ada@example.com") });
+
+    expect(response.status).toBe(503);
+    expect(response.headers.get("retry-after")).toBe("10");
+    expect(await response.json()).toEqual(errorBody("rate_limiter_unavailable"));
+    expect(send).not.toHaveBeenCalled();
+    expect(log).toHaveBeenCalledWith("ingest: TOKEN_LIMITER.limit failed: limiter unreachable");
+  });
 });

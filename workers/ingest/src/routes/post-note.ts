@@ -9,6 +9,7 @@
  *   4. 400 / 413 frame (decodeFrame)         reads the body; its length is always checked
  *   5. 403 token MAC against the recipient   one HMAC; needs the recipient, hence after 4
  *   6. 429 rate limit per token              binding call; only authenticated requests count
+ *      (503 if the limiter itself fails: closed, never open)
  *   7. 503 queue send                        the only write
  *   8. 202 {"id"}                            only once the send has resolved
  *
@@ -29,7 +30,7 @@ import { ApiError, errorResponse } from "../errors.ts";
 
 /** The `period` of `[[ratelimits]] TOKEN_LIMITER` in wrangler.ingest.toml: a full window always suffices. */
 const RATE_LIMIT_RETRY_AFTER_SECONDS = "60";
-/** A refused send is a Queues hiccup or a full backlog; a few seconds is a polite first retry. */
+/** A refused send (or a failed limiter call) is a hiccup or a full backlog; a few seconds is a polite first retry. */
 const QUEUE_RETRY_AFTER_SECONDS = "10";
 
 const BEARER = "bearer ";
@@ -97,7 +98,14 @@ async function acceptNote(request: Request, env: Env): Promise<Response> {
 
   // Keyed by the token (kid + MAC, one canonical spelling each), not the IP: mobile clients share
   // carrier NAT addresses, and a token is bound to one recipient, which is what the limit protects.
-  const { success } = await env.TOKEN_LIMITER.limit({ key: tokenText });
+  let success: boolean;
+  try {
+    ({ success } = await env.TOKEN_LIMITER.limit({ key: tokenText }));
+  } catch (cause) {
+    // Closed, not open: an unlimited token is what the limit exists to prevent. Nothing was queued.
+    console.error(`ingest: TOKEN_LIMITER.limit failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+    throw new ApiError("rate_limiter_unavailable", { headers: { "retry-after": QUEUE_RETRY_AFTER_SECONDS }, cause });
+  }
   if (!success) throw new ApiError("rate_limited", { headers: { "retry-after": RATE_LIMIT_RETRY_AFTER_SECONDS } });
 
   // v8 (structured clone), so deliver receives `frame` as a Uint8Array. It must be asked for: from
