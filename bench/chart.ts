@@ -8,7 +8,8 @@ import { type CpuResults, cpuCell, cpuSizes } from "./workerd-cpu.ts";
 
 const SERIES: { config: CpuConfig; label: string; color: string }[] = [
   { config: "bare", label: "bare", color: "#9aa5b1" },
-  { config: "ingest-stubbed", label: "ingest, bindings stubbed", color: "#7cc4fa" },
+  { config: "contract", label: "contract floor", color: "#c1c9d2" },
+  { config: "ingest-stubbed", label: "ingest, stubbed", color: "#7cc4fa" },
   { config: "bindings", label: "bare + bindings", color: "#f0b429" },
   { config: "ingest", label: "ingest", color: "#2680c2" },
   { config: "naive", label: "naive relay", color: "#d64545" },

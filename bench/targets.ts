@@ -15,11 +15,13 @@ import type { LoadJob, LoadProcess, LoadResult } from "./load.ts";
 import { type SampleNote, TOKEN_SECRETS_JSON } from "./sample-notes.ts";
 import { workerdPidServing } from "./workerd-process.ts";
 
-export const CPU_CONFIGS = ["bare", "ingest-stubbed", "bindings", "ingest", "naive"] as const;
+export const CPU_CONFIGS = ["bare", "contract", "ingest-stubbed", "bindings", "ingest", "naive"] as const;
 export type CpuConfig = (typeof CPU_CONFIGS)[number];
 
 export const CPU_CONFIG_DESCRIPTIONS: Record<CpuConfig, string> = {
   bare: "reads the body, answers 202: the runtime's floor",
+  contract:
+    'bare + one WebCrypto HMAC-SHA256 verify + a 202 {"id"} JSON answer: what any Worker honouring ingest\'s contract pays',
   "ingest-stubbed":
     "the same ingest bundle with NOTES_QUEUE and TOKEN_LIMITER replaced by in-isolate no-ops: ingest's own code (Hono, frame, token, JSON answer) on top of the floor",
   bindings:
@@ -109,6 +111,8 @@ export function scriptOf(setup: TargetSetup, config: CpuConfig): string {
   switch (config) {
     case "bare":
       return bench("bare.js");
+    case "contract":
+      return bench("contract-floor.js");
     case "bindings":
       return bench("bindings-floor.js");
     case "naive":
@@ -138,6 +142,15 @@ function targetOptions(setup: TargetSetup, config: CpuConfig): MiniflareV4Option
         modules: true,
         scriptPath: scriptOf(setup, "bare"),
         compatibilityDate,
+        unsafeDirectSockets: direct,
+      };
+    case "contract":
+      return {
+        name: "contract",
+        modules: true,
+        scriptPath: scriptOf(setup, "contract"),
+        compatibilityDate,
+        bindings: { HMAC_SECRET: "notepipe-bench-contract-floor" },
         unsafeDirectSockets: direct,
       };
     case "ingest-stubbed": {
