@@ -22,6 +22,8 @@ export interface Machine {
   miniflare: string;
   /** Resolution of utime + stime. */
   clockTicksPerSecond: number;
+  /** Whether CPU time came from the threads' nanosecond schedstat counters (else utime + stime ticks). */
+  preciseCpu?: boolean;
 }
 
 export interface TargetVerdict {
@@ -380,7 +382,9 @@ export function machineLines(results: BenchResults): string[] {
     `- Date: ${results.date} (run took ${Math.round(results.durationSeconds)} s, seed ${results.seed})`,
     `- CPU: ${m.cpuModel}, ${m.cores} cores; ${m.memoryGiB} GiB RAM; ${m.os}`,
     `- Node ${m.node}, workerd ${m.workerd}, wrangler ${m.wrangler}, miniflare ${m.miniflare}`,
-    `- utime + stime resolution: ${(1000 / m.clockTicksPerSecond).toFixed(0)} ms (CLK_TCK ${m.clockTicksPerSecond})`,
+    m.preciseCpu
+      ? `- CPU time: the workerd threads' schedstat counters (ns), checked against utime + stime (${(1000 / m.clockTicksPerSecond).toFixed(0)} ms ticks, CLK_TCK ${m.clockTicksPerSecond})`
+      : `- utime + stime resolution: ${(1000 / m.clockTicksPerSecond).toFixed(0)} ms (CLK_TCK ${m.clockTicksPerSecond})`,
   ];
 }
 

@@ -37,7 +37,7 @@ import {
 import { sampleNotes } from "./sample-notes.ts";
 import { startUpstreamStub } from "./targets.ts";
 import { type CpuLoad, type CpuResults, cpuCell, measureCpu } from "./workerd-cpu.ts";
-import { CLOCK_TICKS_PER_SECOND } from "./workerd-process.ts";
+import { CLOCK_TICKS_PER_SECOND, PRECISE_CPU } from "./workerd-process.ts";
 
 const PARTS = ["micro", "cpu", "profile", "pipeline", "bundle"] as const;
 type Part = (typeof PARTS)[number];
@@ -83,6 +83,7 @@ function machine(): Machine {
     wrangler: (require("wrangler/package.json") as { version: string }).version,
     miniflare: (require("miniflare/package.json") as { version: string }).version,
     clockTicksPerSecond: CLOCK_TICKS_PER_SECOND,
+    preciseCpu: PRECISE_CPU,
   };
 }
 

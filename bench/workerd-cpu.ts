@@ -20,7 +20,7 @@ import {
   type TargetSetup,
   trailingWorkMs,
 } from "./targets.ts";
-import { processCpuMs, waitUntilIdle } from "./workerd-process.ts";
+import { cpuMsBetween, readCpu, waitUntilIdle } from "./workerd-process.ts";
 
 export interface CpuLoad {
   /** Measured requests per run, per configuration and size. */
@@ -72,12 +72,12 @@ export function cpuSizes(results: CpuResults): string[] {
 
 async function measure(target: Target, load: LoadProcess, job: LoadJob): Promise<CpuRun> {
   await waitUntilIdle(target.pid, 0);
-  const before = processCpuMs(target.pid);
+  const before = readCpu(target.pid);
   const result = await runLoad(target, load, job);
   await waitUntilIdle(target.pid, trailingWorkMs(target));
-  const after = processCpuMs(target.pid);
+  const after = readCpu(target.pid);
   return {
-    cpuMsPerRequest: (after - before) / job.requests,
+    cpuMsPerRequest: cpuMsBetween(before, after) / job.requests,
     p50Ms: percentile(result.latenciesMs, 50),
     p99Ms: percentile(result.latenciesMs, 99),
     requestsPerSecond: job.requests / (result.elapsedMs / 1000),
