@@ -23,7 +23,10 @@ const API_ERRORS = {
   unsupported_media_type: [415, "This Content-Type is not accepted here."],
   rate_limited: [429, "Too many notes for this token; retry after the Retry-After seconds."],
   internal_error: [500, "Something went wrong on our side."],
-  rate_limiter_unavailable: [503, "The note could not be checked against its rate limit; retry after the Retry-After seconds."],
+  rate_limiter_unavailable: [
+    503,
+    "The note could not be checked against its rate limit; retry after the Retry-After seconds.",
+  ],
   queue_unavailable: [503, "The note could not be queued; retry after the Retry-After seconds."],
 } as const satisfies Record<string, readonly [status: number, message: string]>;
 
