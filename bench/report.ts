@@ -112,7 +112,7 @@ export function cpuTable(cpu: CpuResults): Table {
   }
   const { requests, warmupRequests, concurrency, runs } = cpu.load;
   return {
-    title: "2. CPU per request inside workerd (utime + stime of the workerd process)",
+    title: "2. CPU per request inside workerd (CPU time of the workerd process)",
     headers: [
       "note",
       "Worker",
@@ -266,7 +266,7 @@ export function judgeTargets(results: Omit<BenchResults, "targets">): TargetVerd
     [
       "ingest-stubbed",
       "ingest ≤ 1.10 × bare, bindings stubbed (ingest's own code)",
-      "no-op bindings: Hono, frame, token, JSON answer",
+      "no-op bindings: routing, frame, token, JSON answer",
     ],
   ] as const) {
     if (cpu === null) {

@@ -23,7 +23,7 @@ export const CPU_CONFIG_DESCRIPTIONS: Record<CpuConfig, string> = {
   contract:
     'bare + one WebCrypto HMAC-SHA256 verify + a 202 {"id"} JSON answer: what any Worker honouring ingest\'s contract pays',
   "ingest-stubbed":
-    "the same ingest bundle with NOTES_QUEUE and TOKEN_LIMITER replaced by in-isolate no-ops: ingest's own code (Hono, frame, token, JSON answer) on top of the floor",
+    "the same ingest bundle with NOTES_QUEUE and TOKEN_LIMITER replaced by in-isolate no-ops: ingest's own code (routing, frame, token, JSON answer) on top of the floor",
   bindings:
     "bare + ingest's rate-limiter call and queue send, no checks: the floor with Miniflare's bindings, which it simulates in JavaScript inside the same workerd",
   ingest: "the real ingest Worker as wrangler bundles it, with its real (simulated) bindings and token check",

@@ -13,6 +13,10 @@
  *   7. 503 queue send                        the only write
  *   8. 202 {"id"}                            only once the send has resolved
  *
+ * It runs before Hono's router (src/index.ts): matching the method and path by hand and building
+ * the answer without a Hono Context (with keep_names off) halved the CPU ingest adds to a bare
+ * Worker (docs/BENCHMARKS.md). So it takes a Request and answers a Response, its errors included.
+ *
  * 401 vs 403: 401 `unauthorized` is what can be decided from the Authorization header alone
  * (missing, not Bearer, not `np1.<kid>.<43 base64url>`, kid retired or unknown). 403
  * `recipient_not_allowed` is a well-formed token with a current kid whose MAC does not match the
