@@ -5,7 +5,7 @@
  * Saves the screenshot the README shows.
  */
 
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrowserContext, chromium } from "playwright-core";
@@ -97,5 +97,42 @@ describe("the browser demo", () => {
 
     mkdirSync(join(ROOT, "docs", "images"), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  });
+
+  it("lets a page on another origin call ingest directly: CORS", async () => {
+    // The shipped minimal vector (packages/frame/vectors): a real frame for a@b.c.
+    const frame = [...readFileSync(join(ROOT, "packages/frame/vectors/valid-minimal.bin"))];
+    const minted = await fetch(new URL("/dev/token", web.url), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ to: "a@b.c" }),
+    });
+    const { token } = (await minted.json()) as { token: string };
+    expect(new URL(stack.ingestUrl).origin).not.toBe(new URL(web.url).origin);
+
+    const page = await browser.newPage();
+    await page.goto(web.url);
+    // Without CORS on ingest, the browser refuses both fetches (TypeError: Failed to fetch).
+    const answers = await page.evaluate(
+      async ({ url, frame, token }) => {
+        const body = new Uint8Array(frame);
+        const read = async (response: Response) => ({ status: response.status, body: await response.json() });
+        const headers = { "content-type": "application/octet-stream" };
+        return {
+          accepted: await read(
+            await fetch(`${url}/v1/notes`, {
+              method: "POST",
+              headers: { ...headers, authorization: `Bearer ${token}` },
+              body,
+            }),
+          ),
+          refused: await read(await fetch(`${url}/v1/notes`, { method: "POST", headers, body })),
+        };
+      },
+      { url: stack.ingestUrl, frame, token },
+    );
+
+    expect(answers.accepted).toEqual({ status: 202, body: { id: "9aa7c548-ad1e-4f78-e2e6-0ac888e03252" } });
+    expect(answers.refused).toEqual({ status: 401, body: { error: "unauthorized", message: expect.any(String) } });
   });
 });

@@ -3,6 +3,8 @@
  * `{"error": code, "message": sentence}` with the code's status. A new code is one line in the table.
  */
 
+import { CORS_HEADERS } from "./cors.ts";
+
 const API_ERRORS = {
   // Frame decode errors: decodeFrame's codes, with its message.
   bad_magic: [400, "The body is not a notepipe frame."],
@@ -68,7 +70,7 @@ export function errorResponse(error: unknown): Response {
   }
   return Response.json(
     { error: error.code, message: error.message },
-    { status: error.status, headers: { "cache-control": "no-store", ...error.headers } },
+    { status: error.status, headers: { "cache-control": "no-store", ...CORS_HEADERS, ...error.headers } },
   );
 }
 

@@ -6,6 +6,7 @@
 import type { NoteMessage } from "@notepipe/pipeline";
 // hono/tiny (PatternRouter): six routes need no RegExpRouter, and the bundle is ~2.5 KiB gzip smaller.
 import { Hono } from "hono/tiny";
+import { preflight } from "./cors.ts";
 import { methodNotAllowed, notFound, onError } from "./errors.ts";
 import { getNoteStatus } from "./routes/get-note-status.ts";
 import { isPostNote, postNote } from "./routes/post-note.ts";
@@ -15,6 +16,8 @@ export type IngestEnv = { Bindings: Env };
 
 const app = new Hono<IngestEnv>();
 
+// A browser's preflight, on any /v1 path (src/cors.ts); before the 405s below, which take OPTIONS too.
+app.options("/v1/*", preflight);
 // Each path, then what answers any other method on it. Order matters: Hono runs the first match.
 app.post("/v1/notes", (c) => postNote(c.req.raw, c.env)); // the hot path; see fetch below
 app.all("/v1/notes", methodNotAllowed("POST"));

@@ -4,6 +4,7 @@
  */
 
 import type { NoteState, StatusRecord } from "@notepipe/pipeline";
+import { CORS_HEADERS } from "./cors.ts";
 
 export type NoteStatus =
   | { id: string; state: NoteState; attempts: number; updatedAt: string; error?: string }
@@ -15,5 +16,5 @@ export function toNoteStatus(record: StatusRecord): NoteStatus {
   return error === undefined ? { id, state, attempts, updatedAt } : { id, state, attempts, updatedAt, error };
 }
 
-/** Status answers change with every delivery attempt; no cache may keep one. */
-export const NO_STORE = { "cache-control": "no-store" } as const;
+/** Status answers change with every delivery attempt; no cache may keep one. CORS as on every answer. */
+export const NO_STORE = { "cache-control": "no-store", ...CORS_HEADERS } as const;

@@ -30,6 +30,7 @@
 import { decodeFrame, MAX_FRAME_BYTES, noteIdToUuid } from "@notepipe/frame";
 import type { NoteMessage } from "@notepipe/pipeline";
 import { parseTokenSecrets, readClientToken, verifyClientToken } from "@notepipe/token";
+import { CORS_HEADERS } from "../cors.ts";
 import { ApiError, errorResponse } from "../errors.ts";
 
 /** The `period` of `[[ratelimits]] TOKEN_LIMITER` in wrangler.ingest.toml: a full window always suffices. */
@@ -40,7 +41,7 @@ const QUEUE_RETRY_AFTER_SECONDS = "10";
 const BEARER = "bearer ";
 const NOTES_PATH = "/v1/notes";
 /** One object for every 202: the header is the answer's only variable-free part. */
-const ACCEPTED_INIT: ResponseInit = { status: 202, headers: { "content-type": "application/json" } };
+const ACCEPTED_INIT: ResponseInit = { status: 202, headers: { "content-type": "application/json", ...CORS_HEADERS } };
 
 /**
  * Whether `request` is `POST /v1/notes`, from the method and the URL's text alone (no URL object).
