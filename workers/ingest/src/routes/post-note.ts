@@ -108,7 +108,8 @@ async function acceptNote(request: Request, env: Env): Promise<Response> {
     ({ success } = await env.TOKEN_LIMITER.limit({ key: tokenText }));
   } catch (cause) {
     // Closed, not open: an unlimited token is what the limit exists to prevent. Nothing was queued.
-    console.error(`ingest: TOKEN_LIMITER.limit failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+    // The error's name only: its message could quote the key, which is the client's token.
+    console.error(`ingest: TOKEN_LIMITER.limit failed: ${cause instanceof Error ? cause.name : typeof cause}`);
     throw new ApiError("rate_limiter_unavailable", { headers: { "retry-after": QUEUE_RETRY_AFTER_SECONDS }, cause });
   }
   if (!success) throw new ApiError("rate_limited", { headers: { "retry-after": RATE_LIMIT_RETRY_AFTER_SECONDS } });
