@@ -37,8 +37,8 @@ function isDeliverPath(path: string): boolean {
 }
 
 export default {
-  // POST /v1/notes is answered before Hono's router: matching six patterns and building a Context
-  // cost more CPU than the route's own checks (docs/BENCHMARKS.md). Every other request, and any
+  // POST /v1/notes is answered before Hono's router: its pattern matching and per-request Context
+  // were 12-14 % of the hot path's JavaScript (docs/BENCHMARKS.md). Every other request, and any
   // spelling of that path isPostNote does not take, is Hono's.
   fetch(request, env, ctx) {
     return isPostNote(request) ? postNote(request, env) : app.fetch(request, env, ctx);

@@ -40,7 +40,7 @@ const QUEUE_RETRY_AFTER_SECONDS = "10";
 
 const BEARER = "bearer ";
 const NOTES_PATH = "/v1/notes";
-/** One object for every 202: the header is the answer's only variable-free part. */
+/** One init for every 202: only the id in the body changes from one answer to the next. */
 const ACCEPTED_INIT: ResponseInit = { status: 202, headers: { "content-type": "application/json", ...CORS_HEADERS } };
 
 /**
