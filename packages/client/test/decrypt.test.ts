@@ -1,28 +1,14 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { decrypt, decryptBytes, generateKey, NotepipeError } from "../src/index.ts";
+import { decrypt, decryptBytes, generateKey } from "../src/index.ts";
+import { codeOf, emailTextFor } from "./email-text.ts";
 
 const key = await generateKey();
 const otherKey = await generateKey();
 
-async function emailTextFor(plaintext: Uint8Array<ArrayBuffer>, withKey = key): Promise<string> {
-  const nonce = crypto.getRandomValues(new Uint8Array(12));
-  const ciphertext = await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce }, withKey, plaintext);
-  return `${Buffer.from(nonce).toString("base64")}\n${Buffer.from(ciphertext).toString("base64")}`;
-}
-
 const note = "Meet me at the old oak at noon. Bring the map.";
-const emailText = await emailTextFor(new TextEncoder().encode(note));
+const emailText = await emailTextFor(key, note);
 const [nonceLine = "", ciphertextLine = ""] = emailText.split("\n");
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  const error = await promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  if (!(error instanceof NotepipeError)) throw new Error(`Expected a NotepipeError, got ${String(error)}`);
-  return error.code;
-}
 
 describe("decrypt", () => {
   it("gives back the text of the note", async () => {
@@ -74,7 +60,7 @@ describe("decrypt", () => {
 
   it("says so when a note sent as bytes is not text, and decryptBytes returns them", async () => {
     const bytes = new Uint8Array([0xff, 0xfe, 0x00, 0x80]);
-    const text = await emailTextFor(bytes);
+    const text = await emailTextFor(key, bytes);
     expect(await codeOf(decrypt(text, key))).toBe("not_text");
     expect(await decryptBytes(text, key)).toEqual(bytes);
   });
@@ -92,7 +78,7 @@ describe("decrypt, properties", () => {
     const space = fc.constantFrom("", " ", "\t", "\r", "  \r");
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 300 }), space, space, async (plaintext, a, b) => {
-        const [nonce, ciphertext] = (await emailTextFor(new Uint8Array(plaintext))).split("\n");
+        const [nonce, ciphertext] = (await emailTextFor(key, new Uint8Array(plaintext))).split("\n");
         expect(await decryptBytes(`${a}${nonce}${b}\n${ciphertext}${a}`, key)).toEqual(plaintext);
       }),
       { numRuns: 100 },

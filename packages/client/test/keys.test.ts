@@ -7,25 +7,9 @@ import {
   generateKey,
   importKeyJwk,
   importKeyRaw,
-  NotepipeError,
   PBKDF2_MIN_ITERATIONS,
 } from "../src/index.ts";
-
-/** What a sender does with a key, then what the recipient does with the email text. */
-async function encryptToEmailText(key: CryptoKey, text: string): Promise<string> {
-  const nonce = crypto.getRandomValues(new Uint8Array(12));
-  const ciphertext = await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce }, key, new TextEncoder().encode(text));
-  return `${Buffer.from(nonce).toString("base64")}\n${Buffer.from(ciphertext).toString("base64")}`;
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  const error = await promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  if (!(error instanceof NotepipeError)) throw new Error(`Expected a NotepipeError, got ${String(error)}`);
-  return error.code;
-}
+import { codeOf, emailTextFor } from "./email-text.ts";
 
 describe("generated keys", () => {
   it("are extractable AES-256-GCM keys for encrypt and decrypt", async () => {
@@ -37,7 +21,7 @@ describe("generated keys", () => {
 
   it("round-trip through raw bytes and through JWK to a key that opens the same notes", async () => {
     const key = await generateKey();
-    const emailText = await encryptToEmailText(key, "Kept in the keychain.");
+    const emailText = await emailTextFor(key, "Kept in the keychain.");
 
     const raw = await exportKeyRaw(key);
     const jwk = await exportKeyJwk(key);
@@ -76,7 +60,7 @@ describe("deriveKeyFromPassphrase", () => {
   it("gives the same key again from the stored params, and the stored params unchanged", async () => {
     const { key, params } = await deriveKeyFromPassphrase("correct horse battery staple");
     const stored = JSON.parse(JSON.stringify(params));
-    const emailText = await encryptToEmailText(key, "Derived twice.");
+    const emailText = await emailTextFor(key, "Derived twice.");
 
     const again = await deriveKeyFromPassphrase("correct horse battery staple", stored);
 
@@ -92,7 +76,7 @@ describe("deriveKeyFromPassphrase", () => {
 
   it("makes a wrong passphrase fail loudly at decryption", async () => {
     const { key, params } = await deriveKeyFromPassphrase("correct horse battery staple");
-    const emailText = await encryptToEmailText(key, "Not for you.");
+    const emailText = await emailTextFor(key, "Not for you.");
     const wrong = await deriveKeyFromPassphrase("correct horse battery stapler", params);
 
     expect(await codeOf(decrypt(emailText, wrong.key))).toBe("authentication_failed");

@@ -41,20 +41,16 @@ export interface DeadLetter {
 }
 
 /** One entry as ops sees it: `GET /ops/dead-letters` answers these, `pnpm ops` reads them. */
-export interface DeadLetterView {
-  id: string;
-  reason: DeliveryErrorCode;
-  message: string;
-  attempts: number;
-  firstFailureAt: string;
-  lastFailureAt: string;
-  possiblySent: boolean;
+export type DeadLetterView = Pick<
+  DeadLetter,
+  "id" | "reason" | "message" | "attempts" | "firstFailureAt" | "lastFailureAt" | "possiblySent"
+> & {
   /** `j***@example.com`, or null when the stored frame does not decode. */
   recipient: string | null;
   /** ISO 8601, or null when the queued message had none. */
   acceptedAt: string | null;
   replayedAt?: string;
-}
+};
 
 /**
  * Stored as the KV metadata of each entry (well under KV's 1,024-byte limit), so that a listing
