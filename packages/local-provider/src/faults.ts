@@ -1,7 +1,10 @@
 /**
  * Fault injection for the send endpoints, set through `POST /_control/faults`. Every send request
  * draws the same two numbers from a seeded generator whatever happens to it, so a given seed yields
- * the same faults for the same sequence of requests: a failing test can be replayed.
+ * the same faults for the same sequence of requests: a failing test can be replayed. The first
+ * number decides whether the request is turned away at the door (`errorRate`), the second what
+ * becomes of it once the API took it (`hangRate`, `loseAnswerRate`), so a request meets at most one
+ * of those two and their rates share one budget of 1.
  *
  * Where each fault strikes, and what it leaves behind:
  * - `reject`: every send is refused as the real API refuses a whole account (bad key, unverified
@@ -11,6 +14,14 @@
  * - `hangRate`: the request is accepted for processing (its idempotency key is in flight, so a
  *   retry under the same key gets 409 `concurrent_idempotent_requests`) and then never answered;
  *   when the client gives up, it is dropped and nothing is sent.
+ * - `loseAnswerRate`: the request is processed in full (its emails are in the inbox, its idempotency
+ *   key holds the answer) and then the answer never reaches the client, as when a connection fails
+ *   after the provider committed. `reset` resets the TCP connection (the client's fetch fails at
+ *   once, ECONNRESET; under `app.request`, which has no connection, the answer is
+ *   `Response.error()`, fetch's own network error); `hold` keeps the answer back until the client
+ *   gives up (its own timeout). A retry under the same idempotency key, even while the first is
+ *   still held, replays the kept answer; without a key (Postmark has none) a retry sends again. A
+ *   request the API refuses is answered as usual: only an acceptance is lost.
  * - `latencyMs`: processing takes that long. A client that gives up earlier does not stop it: the
  *   emails are sent and the answer is kept under the idempotency key, as with a real provider
  *   whose response was lost on the way back.
@@ -29,38 +40,52 @@ export const REJECT_MODES = [
   "monthly_quota_exceeded",
 ] as const satisfies readonly ErrorCode[];
 
-export const faultsSchema = z.strictObject({
-  /** Seeds the generator; the same seed and the same requests give the same faults. */
-  seed: z.int().min(0).max(0xffff_ffff).default(1),
-  /** Fraction of send requests answered with each status, before any processing. */
-  errorRate: z
-    .strictObject({ "429": rate, "500": rate, "502": rate, "503": rate })
-    .partial()
-    .refine((rates) => Object.values(rates).reduce((sum, r) => sum + r, 0) <= 1, "the rates add up to more than 1")
-    .default({}),
-  /** The next N send requests are answered 429, as during a traffic spike. */
-  burst429: z.int().min(0).max(100_000).default(0),
-  /** Processing time added to every send request. */
-  latencyMs: z.int().min(0).max(120_000).default(0),
-  /** Fraction of send requests that are never answered. */
-  hangRate: rate.default(0),
-  /** Refuse every send request the way the API refuses a whole account. */
-  reject: z.enum(REJECT_MODES).nullable().default(null),
-});
+export const faultsSchema = z
+  .strictObject({
+    /** Seeds the generator; the same seed and the same requests give the same faults. */
+    seed: z.int().min(0).max(0xffff_ffff).default(1),
+    /** Fraction of send requests answered with each status, before any processing. */
+    errorRate: z
+      .strictObject({ "429": rate, "500": rate, "502": rate, "503": rate })
+      .partial()
+      .refine((rates) => Object.values(rates).reduce((sum, r) => sum + r, 0) <= 1, "the rates add up to more than 1")
+      .default({}),
+    /** The next N send requests are answered 429, as during a traffic spike. */
+    burst429: z.int().min(0).max(100_000).default(0),
+    /** Processing time added to every send request. */
+    latencyMs: z.int().min(0).max(120_000).default(0),
+    /** Fraction of send requests that are never answered. */
+    hangRate: rate.default(0),
+    /** Fraction of send requests processed in full whose answer is then lost, by how it is lost. */
+    loseAnswerRate: z.strictObject({ reset: rate, hold: rate }).partial().default({}),
+    /** Refuse every send request the way the API refuses a whole account. */
+    reject: z.enum(REJECT_MODES).nullable().default(null),
+  })
+  .refine((faults) => faults.hangRate + (faults.loseAnswerRate.reset ?? 0) + (faults.loseAnswerRate.hold ?? 0) <= 1, {
+    message: "hangRate and the loseAnswerRate rates add up to more than 1",
+    path: ["loseAnswerRate"],
+  });
 
 export type FaultsInput = z.input<typeof faultsSchema>;
 export type Faults = z.output<typeof faultsSchema>;
 
 export type InjectedStatus = 429 | 500 | 502 | 503;
 
+/** How an accepted request's answer fails to reach its client. */
+export type LostAnswer = "reset" | "hold";
+
 /** What the faults do to one send request. */
 export interface FaultDecision {
   status: InjectedStatus | null;
   hang: boolean;
+  loseAnswer: LostAnswer | null;
   latencyMs: number;
 }
 
 const INJECTED_STATUSES: readonly InjectedStatus[] = [429, 500, 502, 503];
+
+type Fate = Pick<FaultDecision, "hang" | "loseAnswer">;
+const NO_FATE: Fate = { hang: false, loseAnswer: null };
 
 /**
  * mulberry32, a 32-bit generator that is small, fast and good enough for picking faults
@@ -96,7 +121,7 @@ export class FaultInjector {
   /** Decides the fate of one send request. `reject` is read separately: it is not random. */
   decide(): FaultDecision {
     const errorDraw = this.#random();
-    const hangDraw = this.#random();
+    const fateDraw = this.#random();
     let status: InjectedStatus | null = null;
     if (this.#burstLeft > 0) {
       this.#burstLeft--;
@@ -111,10 +136,17 @@ export class FaultInjector {
         }
       }
     }
-    return {
-      status,
-      hang: status === null && hangDraw < this.#faults.hangRate,
-      latencyMs: this.#faults.latencyMs,
-    };
+    const fate = status === null ? this.#fateOnceAccepted(fateDraw) : NO_FATE;
+    return { status, ...fate, latencyMs: this.#faults.latencyMs };
+  }
+
+  /** The second draw falls in one band of [0, 1): hang, reset, hold, or none of these. */
+  #fateOnceAccepted(draw: number): Fate {
+    const { hangRate, loseAnswerRate } = this.#faults;
+    if (draw < hangRate) return { hang: true, loseAnswer: null };
+    const resetBelow = hangRate + (loseAnswerRate.reset ?? 0);
+    if (draw < resetBelow) return { hang: false, loseAnswer: "reset" };
+    if (draw < resetBelow + (loseAnswerRate.hold ?? 0)) return { hang: false, loseAnswer: "hold" };
+    return NO_FATE;
   }
 }

@@ -1,6 +1,13 @@
 export { createLocalProvider, type LocalProvider } from "./app.ts";
 export { ERRORS, type ErrorCode, ProviderError } from "./errors.ts";
-export { type FaultDecision, type Faults, type FaultsInput, faultsSchema, REJECT_MODES } from "./faults.ts";
+export {
+  type FaultDecision,
+  type Faults,
+  type FaultsInput,
+  faultsSchema,
+  type LostAnswer,
+  REJECT_MODES,
+} from "./faults.ts";
 export { IDEMPOTENCY_TTL_MS } from "./idempotency.ts";
 export { type InboxEmail, type InboxFilter, MAX_INBOX_EMAILS, NOTE_ID_HEADER } from "./inbox.ts";
 export { POSTMARK_MAX_BATCH } from "./postmark.ts";

@@ -8,17 +8,20 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ProviderError } from "./errors.ts";
+import type { LostAnswer } from "./faults.ts";
 import { fingerprintRequest, MAX_IDEMPOTENCY_KEY_CHARS } from "./idempotency.ts";
 import type { ProviderEnv, ProviderState } from "./state.ts";
 
 type SendApi = "resend" | "postmark";
 
-/** Responses to requests that were never answered because their client left first. */
-const dropped = new WeakSet<Response>();
+/**
+ * Responses that never reached their client, and why: the request hung until its client left, or
+ * it was processed and its answer lost (`reset`, `hold`).
+ */
+const unanswered = new WeakMap<Response, "hung" | LostAnswer>();
 
-function drop(): Response {
-  const response = new Response(null, { status: 499 });
-  dropped.add(response);
+function unansweredResponse(why: "hung" | LostAnswer, response = new Response(null, { status: 499 })): Response {
+  unanswered.set(response, why);
   return response;
 }
 
@@ -40,7 +43,9 @@ export function countSend(state: ProviderState, api: SendApi): MiddlewareHandler
   return async (c, next) => {
     c.set("api", api);
     await next();
-    if (dropped.has(c.res)) state.stats.recordHung();
+    const why = unanswered.get(c.res);
+    if (why === "hung") state.stats.recordHung();
+    else if (why !== undefined) state.stats.recordAnswerLost(why);
     else state.stats.record(c.res.status);
   };
 }
@@ -100,7 +105,8 @@ function respond(c: Context<ProviderEnv>, status: number, body: string, contentT
 
 /**
  * Runs the injected processing time (or hang), then `process`, under the request's idempotency
- * key if it has one. `process` throws {@link ProviderError} for a request it refuses.
+ * key if it has one, then answers, unless a `loseAnswerRate` fault loses the answer. `process`
+ * throws {@link ProviderError} for a request it refuses.
  *
  * @param fingerprint what makes a retry "the same request": method and path, mode, raw body.
  */
@@ -112,9 +118,9 @@ export async function processSend(
   process: () => SendResult,
 ): Promise<Response> {
   if (idempotencyKey === undefined) {
-    if (!(await simulateProcessing(c))) return drop();
+    if (!(await simulateProcessing(c))) return unansweredResponse("hung");
     const result = process();
-    return respond(c, result.status, JSON.stringify(result.body), "application/json");
+    return answer(c, respond(c, result.status, JSON.stringify(result.body), "application/json"));
   }
   if (idempotencyKey.length === 0 || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_CHARS) {
     throw new ProviderError("invalid_idempotency_key");
@@ -126,19 +132,47 @@ export async function processSend(
     state.stats.replayed++;
     return respond(c, claim.response.status, claim.response.body, claim.response.contentType);
   }
+  let response: Response;
   try {
     if (!(await simulateProcessing(c))) {
       claim.settle(null);
-      return drop();
+      return unansweredResponse("hung");
     }
     const result = process();
     const body = JSON.stringify(result.body);
     claim.settle({ status: result.status, body, contentType: "application/json" });
-    return respond(c, result.status, body, "application/json");
+    response = respond(c, result.status, body, "application/json");
   } catch (error) {
     claim.settle(null);
     throw error;
   }
+  return answer(c, response);
+}
+
+/**
+ * The answer of a request that was processed, unless a `loseAnswerRate` fault keeps it from the
+ * client: everything the request did stays done.
+ */
+async function answer(c: Context<ProviderEnv>, response: Response): Promise<Response> {
+  const lost = c.get("fault").loseAnswer;
+  if (lost === null) return response;
+  if (lost === "hold") {
+    await clientGone(c.req.raw.signal);
+    return unansweredResponse("hold");
+  }
+  // server.ts serves the app through @hono/node-server, which passes the Node request as
+  // `c.env.incoming`; `app.request` passes no env at all, hence no connection to reset.
+  const connection = c.env?.incoming?.socket;
+  if (connection === undefined) return unansweredResponse("reset", Response.error());
+  // A RST rather than a FIN: the client's fetch fails with ECONNRESET, not a clean end of stream.
+  connection.resetAndDestroy();
+  return unansweredResponse("reset");
+}
+
+/** Settles once the client has given up: its fetch aborted or its connection closed. */
+function clientGone(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
 }
 
 /**
@@ -147,9 +181,8 @@ export async function processSend(
  */
 async function simulateProcessing(c: Context<ProviderEnv>): Promise<boolean> {
   const fault = c.get("fault");
-  const signal = c.req.raw.signal;
   if (fault.hang) {
-    if (!signal.aborted) await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+    await clientGone(c.req.raw.signal);
     return false;
   }
   if (fault.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, fault.latencyMs));

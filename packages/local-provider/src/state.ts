@@ -3,8 +3,9 @@
  * /_control/reset` does.
  */
 
+import type { HttpBindings } from "@hono/node-server";
 import type { Api } from "./errors.ts";
-import { type FaultDecision, FaultInjector, type FaultsInput, faultsSchema } from "./faults.ts";
+import { type FaultDecision, FaultInjector, type FaultsInput, faultsSchema, type LostAnswer } from "./faults.ts";
 import { IdempotencyStore } from "./idempotency.ts";
 import { Inbox } from "./inbox.ts";
 import { RateLimiter } from "./rate-limit.ts";
@@ -34,6 +35,11 @@ export class RequestStats {
   byStatus: Record<string, number> = {};
   /** Requests never answered (a `hangRate` fault) whose client gave up. */
   hung = 0;
+  /**
+   * Requests processed in full whose answer never reached the client (a `loseAnswerRate` fault),
+   * by how it was lost; a `hold` counts once its client gave up.
+   */
+  answersLost: Record<LostAnswer, number> = { reset: 0, hold: 0 };
   /** Answers replayed from an idempotency key instead of sending again. */
   replayed = 0;
 
@@ -47,10 +53,16 @@ export class RequestStats {
     this.hung++;
   }
 
+  recordAnswerLost(how: LostAnswer): void {
+    this.requests++;
+    this.answersLost[how]++;
+  }
+
   clear(): void {
     this.requests = 0;
     this.byStatus = {};
     this.hung = 0;
+    this.answersLost = { reset: 0, hold: 0 };
     this.replayed = 0;
   }
 }
@@ -91,6 +103,8 @@ export class ProviderState {
 
 /** Hono context variables shared by the routes. */
 export interface ProviderEnv {
+  /** The Node request and response when server.ts serves the app; `app.request` passes none. */
+  Bindings: Partial<HttpBindings> | undefined;
   Variables: {
     /** Which contract the matched route speaks; unset on unknown paths. */
     api: Api | undefined;

@@ -126,6 +126,29 @@ describe("hangRate", () => {
   });
 });
 
+describe("loseAnswerRate", () => {
+  it("draws no extra number: the same seed fails the same requests, and loses the same answers", async () => {
+    const errors = { seed: 42, errorRate: { "500": 0.2 } };
+    const lossy = { ...errors, loseAnswerRate: { reset: 0.2 } };
+    const withoutLoss = await statuses(errors, 200);
+    const withLoss = await statuses(lossy, 200);
+    expect(withLoss.map((status) => status === 500)).toEqual(withoutLoss.map((status) => status === 500));
+    expect(await statuses(lossy, 200)).toEqual(withLoss);
+    // Under app.request a reset answers Response.error(), whose status is 0.
+    const lost = withLoss.filter((status) => status === 0).length;
+    expect(lost).toBeGreaterThan(15);
+    expect(lost).toBeLessThan(50);
+  });
+
+  it("answers a reset under app.request, which has no connection, with fetch's network error", async () => {
+    const { app, state } = await withFaults({ loseAnswerRate: { reset: 1 } });
+    const res = await postResend(app, "/emails", resendEmail(), { "idempotency-key": "note-1" });
+    expect(res.type).toBe("error");
+    expect(state.inbox.size).toBe(1);
+    expect(state.stats).toMatchObject({ requests: 1, byStatus: {}, answersLost: { reset: 1, hold: 0 } });
+  });
+});
+
 describe("latencyMs", () => {
   it("delays the answer, and sends the email even if the client gave up meanwhile", async () => {
     const { app, state } = await withFaults({ latencyMs: 50 });
@@ -155,6 +178,16 @@ describe("POST /_control/faults", () => {
     expect(tooMuch.status).toBe(400);
   });
 
+  it("refuses hangRate and loseAnswerRate adding up to more than 1: one draw decides among them", async () => {
+    const { app } = createLocalProvider();
+    const res = await postJson(app, "/_control/faults", { hangRate: 0.5, loseAnswerRate: { reset: 0.3, hold: 0.3 } });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({
+      error: "bad_request",
+      message: "loseAnswerRate: hangRate and the loseAnswerRate rates add up to more than 1.",
+    });
+  });
+
   it("answers the faults now in force, defaults filled in", async () => {
     const { app } = createLocalProvider();
     const res = await postJson(app, "/_control/faults", { errorRate: { "503": 0.3 } });
@@ -164,6 +197,7 @@ describe("POST /_control/faults", () => {
       burst429: 0,
       latencyMs: 0,
       hangRate: 0,
+      loseAnswerRate: {},
       reject: null,
     });
   });
