@@ -4,35 +4,8 @@
  * the exit code that says what to fix.
  */
 
-import type { DeadLetterView, NoteState } from "@notepipe/pipeline";
-
-export type { DeadLetterView };
-
+import type { DeadLetterListing, DeadLetterView, DiscardAnswer, OpsStats, ReplayAnswer } from "@notepipe/pipeline";
 import { CliError } from "./errors.ts";
-
-export interface DeadLetterPage {
-  deadLetters: DeadLetterView[];
-  cursor: string | null;
-}
-
-export type ReplayResult =
-  | { id: string; outcome: "replayed" }
-  | { id: string; outcome: "skipped" | "failed"; reason: string };
-
-export interface ReplayAnswer {
-  replayed: number;
-  skipped: number;
-  failed: number;
-  results: ReplayResult[];
-  remaining?: string[];
-}
-
-export interface Stats {
-  states: Partial<Record<NoteState, number>>;
-  records: number;
-  deadLetters: { total: number; byReason: Record<string, number>; possiblySent: number };
-  complete: boolean;
-}
 
 export interface ListFilter {
   reason?: string | undefined;
@@ -103,7 +76,7 @@ export class OpsClient {
     this.#timeoutMs = options.timeoutMs ?? 30_000;
   }
 
-  listDeadLetters(filter: ListFilter, cursor: string | null, limit = 1000): Promise<DeadLetterPage> {
+  listDeadLetters(filter: ListFilter, cursor: string | null, limit = 1000): Promise<DeadLetterListing> {
     const query = new URLSearchParams({ limit: String(limit) });
     if (filter.reason !== undefined) query.set("reason", filter.reason);
     if (filter.since !== undefined) query.set("since", filter.since);
@@ -116,22 +89,24 @@ export class OpsClient {
     const entries: DeadLetterView[] = [];
     let cursor: string | null = null;
     do {
-      const page: DeadLetterPage = await this.listDeadLetters(filter, cursor);
+      const page: DeadLetterListing = await this.listDeadLetters(filter, cursor);
       entries.push(...page.deadLetters);
       cursor = page.cursor;
     } while (cursor !== null);
     return entries;
   }
 
-  replay(ids: readonly string[]): Promise<ReplayAnswer> {
-    return this.#call("POST", "/ops/dead-letters/replay", { ids });
+  /** Possibly-sent entries come back skipped unless `includePossiblySent`: the reader may get two emails. */
+  replay(ids: readonly string[], options: { includePossiblySent?: boolean } = {}): Promise<ReplayAnswer> {
+    const body = options.includePossiblySent === true ? { ids, includePossiblySent: true } : { ids };
+    return this.#call("POST", "/ops/dead-letters/replay", body);
   }
 
-  discard(id: string): Promise<{ id: string; discarded: true; state: NoteState }> {
+  discard(id: string): Promise<DiscardAnswer> {
     return this.#call("DELETE", `/ops/dead-letters/${encodeURIComponent(id)}`);
   }
 
-  stats(): Promise<Stats> {
+  stats(): Promise<OpsStats> {
     return this.#call("GET", "/ops/stats");
   }
 

@@ -100,24 +100,53 @@ describe("ops dlq list", () => {
 });
 
 describe("ops dlq replay", () => {
-  it("--all replays every entry and prints the totals", async () => {
+  const possiblySentLine =
+    "1 possibly sent, not replayed: the provider may already have sent them; --include-possibly-sent replays them (their readers may get the email twice)\n";
+
+  it("--all replays every entry but the possibly-sent ones, and says how many it left out", async () => {
     const { code, stdout } = await ops(["dlq", "replay", "--all"], target);
+    expect(code).toBe(EXIT_CODES.ok);
+    expect(stdout).toBe(`replayed 2, skipped 1 (possibly_sent 1), failed 0, of 3\n${possiblySentLine}`);
+    expect(api.store.map((entry) => entry.id)).toEqual([deadLetter(2).id]);
+  });
+
+  it("--include-possibly-sent replays those too, and says so in each request", async () => {
+    const { code, stdout } = await ops(["dlq", "replay", "--all", "--include-possibly-sent"], target);
     expect(code).toBe(EXIT_CODES.ok);
     expect(stdout).toBe("replayed 3, skipped 0, failed 0, of 3\n");
     expect(api.store).toEqual([]);
+    expect(api.replayBodies).toEqual([
+      { ids: [deadLetter(1).id, deadLetter(2).id, deadLetter(3).id], includePossiblySent: true },
+    ]);
+  });
+
+  it("--json prints the totals with the possibly-sent count, and every result", async () => {
+    const { code, stdout } = await ops(["--json", "dlq", "replay", deadLetter(2).id, deadLetter(3).id], target);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toEqual({
+      replayed: 1,
+      skipped: 1,
+      failed: 0,
+      skippedPossiblySent: 1,
+      results: [
+        { id: deadLetter(2).id, outcome: "skipped", reason: "possibly_sent" },
+        { id: deadLetter(3).id, outcome: "replayed" },
+      ],
+    });
+    expect(api.replayBodies).toEqual([{ ids: [deadLetter(2).id, deadLetter(3).id] }]);
   });
 
   it("sends the ids 100 at a time", async () => {
     api.store.push(...Array.from({ length: 247 }, (_, i) => deadLetter(100 + i)));
-    const { code, stdout } = await ops(["dlq", "replay", "--all"], target);
+    const { code, stdout } = await ops(["dlq", "replay", "--all", "--include-possibly-sent"], target);
     expect(code).toBe(0);
     expect(stdout).toBe("replayed 250, skipped 0, failed 0, of 250\n");
     expect(api.replayBodies.map((body) => body.ids.length)).toEqual([100, 100, 50]);
   });
 
   it("run twice replays nothing the second time", async () => {
-    await ops(["dlq", "replay", "--all"], target);
-    const again = await ops(["dlq", "replay", "--all"], target);
+    await ops(["dlq", "replay", "--all", "--include-possibly-sent"], target);
+    const again = await ops(["dlq", "replay", "--all", "--include-possibly-sent"], target);
     expect(again).toEqual({ code: 0, stdout: "nothing to replay: no dead letter matches\n", stderr: "" });
 
     const ids = [deadLetter(1).id, deadLetter(2).id];
@@ -126,9 +155,12 @@ describe("ops dlq replay", () => {
   });
 
   it("--since with --reason replays only what matches", async () => {
-    const { stdout } = await ops(["dlq", "replay", "--since", "2026-11-23T07:00:00Z", "--reason", "rejected"], target);
-    expect(stdout).toBe("replayed 1, skipped 0, failed 0, of 1\n");
-    expect(api.store.map((entry) => entry.id)).toEqual([deadLetter(1).id, deadLetter(3).id]);
+    const { stdout } = await ops(
+      ["dlq", "replay", "--since", "2026-11-23T07:00:00Z", "--reason", "sender_not_verified"],
+      target,
+    );
+    expect(stdout).toBe("replayed 2, skipped 0, failed 0, of 2\n");
+    expect(api.store.map((entry) => entry.id)).toEqual([deadLetter(2).id]);
   });
 
   it("exits 1 when notes could not be put back, naming them, with one line on stderr", async () => {
@@ -136,7 +168,7 @@ describe("ops dlq replay", () => {
     const { code, stdout, stderr } = await ops(["dlq", "replay", "--all"], target);
     expect(code).toBe(EXIT_CODES.incomplete);
     expect(stdout).toBe(
-      `replayed 2, skipped 0, failed 1 (queue_unavailable 1), of 3\n  failed  ${deadLetter(3).id}  queue_unavailable\n`,
+      `replayed 1, skipped 1 (possibly_sent 1), failed 1 (queue_unavailable 1), of 3\n  failed  ${deadLetter(3).id}  queue_unavailable\n${possiblySentLine}`,
     );
     expect(stderr).toBe("ops: 1 note(s) could not be put back on the queue; run the replay again.\n");
   });
@@ -171,15 +203,17 @@ describe("ops dlq discard", () => {
 });
 
 describe("ops stats", () => {
-  it("prints states and reasons", async () => {
+  it("prints states, reasons, and what waits to be repaired or resent", async () => {
     const { code, stdout } = await ops(["stats"], target);
     expect(code).toBe(0);
     expect(stdout).toBe(
       [
-        "notes         203 with a status record",
+        "notes         203 in the delivery ledger",
         "  by state    sent 120 · delivered 80 · dead 3",
-        "dead letters  3 (possibly sent: 0)",
+        "dead letters  3 (possibly sent: 1)",
         "  by reason   sender_not_verified 3",
+        "KV behind     4 status record(s) the Cron repair has yet to write",
+        "unanswered    1 request(s) waiting to be sent again under their key",
         "",
       ].join("\n"),
     );

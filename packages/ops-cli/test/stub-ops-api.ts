@@ -1,16 +1,30 @@
 /**
  * A stand-in for the ops API on a Node port, with the routes, auth and answers of
  * workers/deliver/src/ops over an in-memory store, so that the CLI's tests exercise real HTTP:
- * paging, replay counts, refusals, failures. The real API is tested inside workerd
- * (workers/deliver/test/ops-integration.test.ts) and end to end in e2e/ops-walkthrough.test.ts.
+ * paging, replay counts, refusals, failures. Every answer is typed with the API's contract
+ * (@notepipe/pipeline), so a change of shape breaks the typecheck here too. The real API is
+ * tested inside workerd (workers/deliver/test/ops-integration.test.ts) and end to end in
+ * e2e/ops-walkthrough.test.ts.
  */
 
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
+import type {
+  DeadLetterListing,
+  DeadLetterView,
+  DiscardAnswer,
+  OpsStats,
+  ReplayAnswer,
+  ReplayResult,
+} from "@notepipe/pipeline";
 import { Hono } from "hono";
-import type { DeadLetterView } from "../src/client.ts";
 
 export const STUB_TOKEN = "stub-ops-token-0123456789";
+
+interface ReplayBody {
+  ids: string[];
+  includePossiblySent?: boolean;
+}
 
 export interface StubOpsApi {
   url: string;
@@ -20,7 +34,7 @@ export interface StubOpsApi {
   failIds: Set<string>;
   /** Every request, as `METHOD path?query`, and every replay body. */
   requests: string[];
-  replayBodies: { ids: string[] }[];
+  replayBodies: ReplayBody[];
   /** Answer every ops request with this status and an error body instead. */
   failWith: number | null;
   close(): Promise<void>;
@@ -50,7 +64,7 @@ export async function startStubOpsApi(entries: DeadLetterView[] = []): Promise<S
     store: [...entries],
     failIds: new Set<string>(),
     requests: [] as string[],
-    replayBodies: [] as { ids: string[] }[],
+    replayBodies: [] as ReplayBody[],
     failWith: null as number | null,
   };
   const app = new Hono();
@@ -74,35 +88,58 @@ export async function startStubOpsApi(entries: DeadLetterView[] = []): Promise<S
     );
     const start = Number(c.req.query("cursor") ?? 0);
     const end = start + PAGE;
-    return c.json({ deadLetters: matching.slice(start, end), cursor: end < matching.length ? String(end) : null });
+    const listing: DeadLetterListing = {
+      deadLetters: matching.slice(start, end),
+      cursor: end < matching.length ? String(end) : null,
+    };
+    return c.json(listing);
   });
   app.post("/ops/dead-letters/replay", async (c) => {
-    const { ids } = (await c.req.json()) as { ids: string[] };
-    stub.replayBodies.push({ ids });
-    const results = ids.map((id) => {
+    const body = (await c.req.json()) as ReplayBody;
+    stub.replayBodies.push(body);
+    const results = body.ids.map((id): ReplayResult => {
       if (stub.failIds.has(id)) return { id, outcome: "failed", reason: "queue_unavailable" };
       const at = stub.store.findIndex((entry) => entry.id === id);
       if (at === -1) return { id, outcome: "skipped", reason: "not_found" };
+      if (stub.store[at]?.possiblySent && body.includePossiblySent !== true) {
+        return { id, outcome: "skipped", reason: "possibly_sent" };
+      }
       stub.store.splice(at, 1);
       return { id, outcome: "replayed" };
     });
     const count = (outcome: string) => results.filter((result) => result.outcome === outcome).length;
-    return c.json({ replayed: count("replayed"), skipped: count("skipped"), failed: count("failed"), results });
+    const answer: ReplayAnswer = {
+      replayed: count("replayed"),
+      skipped: count("skipped"),
+      failed: count("failed"),
+      skippedPossiblySent: results.filter((result) => result.outcome === "skipped" && result.reason === "possibly_sent")
+        .length,
+      results,
+    };
+    return c.json(answer);
   });
   app.delete("/ops/dead-letters/:id", (c) => {
     const at = stub.store.findIndex((entry) => entry.id === c.req.param("id"));
     if (at === -1) return c.json({ error: "dead_letter_not_found", message: "No dead letter has this id." }, 404);
     stub.store.splice(at, 1);
-    return c.json({ id: c.req.param("id"), discarded: true, state: "failed" });
+    const answer: DiscardAnswer = { id: c.req.param("id"), discarded: true, state: "failed" };
+    return c.json(answer);
   });
-  app.get("/ops/stats", (c) =>
-    c.json({
+  app.get("/ops/stats", (c) => {
+    const stats: OpsStats = {
       states: { sent: 120, delivered: 80, dead: stub.store.length },
       records: 200 + stub.store.length,
-      deadLetters: { total: stub.store.length, byReason: { sender_not_verified: stub.store.length }, possiblySent: 0 },
+      deadLetters: {
+        total: stub.store.length,
+        byReason: { sender_not_verified: stub.store.length },
+        possiblySent: stub.store.filter((entry) => entry.possiblySent).length,
+      },
+      behind: 4,
+      unanswered: 1,
       complete: true,
-    }),
-  );
+    };
+    return c.json(stats);
+  });
   // Not the ops API: what a wrong URL (a web server, another service) answers.
   app.get("/html/*", (c) => c.html("<h1>Welcome</h1>"));
   app.notFound((c) => c.text("Not Found", 404));

@@ -1,12 +1,9 @@
 /**
- * The dead-letter store: notes deliver gave up on, kept in the `STATUS` KV namespace beside the
- * status records so that ops can list, replay or discard them (the ops issue builds on this).
+ * Dead letters: notes deliver gave up on, held by the deliver Worker's delivery ledger
+ * (workers/deliver/src/store/ledger.ts) so that ops can list, replay or discard them.
  */
 
 import type { DeliveryErrorCode } from "./index.ts";
-
-/** Every dead letter's key starts with this; `STATUS.list({ prefix })` walks the store. */
-export const DEAD_LETTER_PREFIX = "dead:";
 
 /**
  * 30 days, as the status records: a note's dead letter and its `dead`/`failed` record expire
@@ -15,7 +12,7 @@ export const DEAD_LETTER_PREFIX = "dead:";
  */
 export const DEAD_LETTER_TTL_SECONDS = 30 * 24 * 60 * 60;
 
-/** One entry of the store, JSON under {@link deadLetterKey}. */
+/** One dead letter, as the ledger lists it. */
 export interface DeadLetter {
   /** The note id (a UUID), or `msg-<queue message id>` for a message with no readable note id. */
   id: string;
@@ -51,20 +48,3 @@ export type DeadLetterView = Pick<
   acceptedAt: string | null;
   replayedAt?: string;
 };
-
-/**
- * Stored as the KV metadata of each entry (well under KV's 1,024-byte limit), so that a listing
- * can filter by reason and time without reading a single value.
- */
-export type DeadLetterMetadata = Pick<
-  DeadLetter,
-  "reason" | "attempts" | "firstFailureAt" | "lastFailureAt" | "possiblySent"
->;
-
-/**
- * @example
- * await env.STATUS.get<DeadLetter>(deadLetterKey(id), "json");
- */
-export function deadLetterKey(id: string): string {
-  return `${DEAD_LETTER_PREFIX}${id}`;
-}

@@ -49,16 +49,6 @@ export interface StatusRecord {
   errorCode?: DeliveryErrorCode;
   /** For `retrying`, `failed`, `dead`: ISO 8601 time of the first failed attempt of this delivery. */
   firstFailureAt?: string;
-  /**
-   * For `retrying`: the Idempotency-Key of a send whose answer never came (timeout, 5xx, lost
-   * connection), so the provider may have taken the note. Deliver sends the note again only under
-   * this key, which the provider dedupes for 24 hours (workers/deliver/README.md, "Never twice").
-   */
-  requestKey?: string;
-  /** ISO 8601 time {@link requestKey} was first used: the provider forgets it 24 hours later. */
-  requestKeyAt?: string;
-  /** How many notes the request under {@link requestKey} carried. */
-  requestSize?: number;
 }
 
 /**
@@ -92,9 +82,8 @@ export const DELIVERY_ERROR_CODES = [
 export type DeliveryErrorCode = (typeof DELIVERY_ERROR_CODES)[number];
 
 /**
- * The KV metadata of every status record: `GET /ops/stats` counts states from a key listing (1,000
- * keys per list call) without reading a value. `event` is the id of the provider webhook event that
- * wrote the record, so that a redelivered event is recognised (workers/deliver/src/webhooks).
+ * The KV metadata of every status record: its state, which a key listing shows without reading a
+ * value, and `event`, the id of the provider webhook event that wrote the record if one did.
  */
 export interface StatusMetadata {
   state: NoteState;
@@ -113,10 +102,15 @@ export function statusKey(id: string): string {
 }
 
 export {
-  DEAD_LETTER_PREFIX,
   DEAD_LETTER_TTL_SECONDS,
   type DeadLetter,
-  type DeadLetterMetadata,
   type DeadLetterView,
-  deadLetterKey,
 } from "./dead-letter.ts";
+export type {
+  DeadLetterListing,
+  DiscardAnswer,
+  OpsStats,
+  ReplayAnswer,
+  ReplayResult,
+  ReplaySkip,
+} from "./ops-api.ts";

@@ -72,3 +72,21 @@ export function parseRetryAfter(value: string | null, now: number): number | nul
   if (Number.isNaN(date)) return null;
   return Math.max(0, Math.ceil((date - now) / 1000));
 }
+
+/** The first wait after the ledger could not be reached; each further one doubles it. */
+const OUTAGE_BASE_SECONDS = 60;
+
+/**
+ * The wait after the delivery ledger (or another store a decision needs) could not be reached:
+ * nothing was decided, so nothing is lost by waiting. "Equal jitter": at least half of a doubling
+ * ceiling, so that the `notes` queue's 10 retries add up to at least 8.5 h (60 s × (2^10 − 1) / 2)
+ * and ride out an outage of several hours, yet a fleet of waiting notes does not come back at once.
+ *
+ * @example
+ * outageDelaySeconds(1); // 30…60
+ * outageDelaySeconds(5); // 480…960
+ */
+export function outageDelaySeconds(attempts: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(MAX_DELAY_SECONDS, OUTAGE_BASE_SECONDS * 2 ** Math.min(Math.max(attempts, 1) - 1, 30));
+  return Math.min(MAX_DELAY_SECONDS, Math.max(1, Math.ceil(ceiling / 2 + (random() * ceiling) / 2)));
+}

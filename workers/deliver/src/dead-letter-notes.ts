@@ -1,111 +1,92 @@
 /**
- * The `notes-dlq` consumer. Queues moves a message here once `max_retries` ran out; this writes it
- * to the dead-letter store (`dead:<id>`) and sets the note's state to `dead`. The message body
- * carries only the frame: why the note failed comes from its `retrying` record, written at the
- * last failed attempt.
+ * The `notes-dlq` consumer. Queues moves a message here once its `max_retries` ran out; this files
+ * it in the delivery ledger as a dead letter (one call per batch) and projects the note's `dead`
+ * state to KV. Why it failed comes from the ledger's last record of the note.
+ *
+ * This queue has no dead-letter queue of its own, so nothing here may throw or run out: a ledger
+ * that cannot be reached retries each message on the outage backoff, and a message near the end
+ * of its retries is put back on this queue as a new message before it is acked.
  */
 
-import { type DeadLetter, SENT_STATES, type StatusRecord } from "@notepipe/pipeline";
-import { type RetrySettings, retryDelaySeconds } from "./backoff.ts";
-import { type DecodedMessage, decodeMessage } from "./decode-message.ts";
-import { DELIVERY_ERRORS, isAmbiguous } from "./outcomes.ts";
-import { putDeadLetter, putRecord, readRecords } from "./status-store.ts";
+import type { NoteMessage } from "@notepipe/pipeline";
+import { outageDelaySeconds } from "./backoff.ts";
+import { readConfig } from "./config.ts";
+import { decodeMessage } from "./decode-message.ts";
+import { callLedger, ledgerOf } from "./store/ledger-client.ts";
+import type { ClaimDecision, ClaimNote, UndecodableNote } from "./store/ledger-types.ts";
+import { projectToKv } from "./store/projection.ts";
 
 /**
- * This queue has no dead-letter queue: a message that runs out of retries here is lost. It only
- * retries when KV fails, backing off to an hour: 100 retries (wrangler.deliver.toml) outlast days.
+ * wrangler.deliver.toml gives this queue 100 retries (101 deliveries); past this many a message
+ * starts over as a new one rather than be dropped.
  */
-const KV_FAILURE_RETRY: RetrySettings = { baseSeconds: 30, maxSeconds: 3600, pipelineSeconds: 3600 };
-/** KV takes one write per second per key; the last `retrying` write may be that recent. */
-const KV_WRITE_INTERVAL_MS = 1000;
+export const DLQ_REQUEUE_AT_ATTEMPTS = 95;
+/** The outage backoff, capped at an hour here: 95 deliveries outlast days of trouble before a requeue. */
+const DLQ_MAX_DELAY_SECONDS = 3600;
+const WHO = "deliver (notes-dlq)";
 
 export async function deadLetterNotes(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-  const now = Date.now();
-  const decoded = batch.messages.map(decodeMessage);
-  const noteIds = [...new Set(decoded.filter((note) => note.ok || note.isNoteId).map((note) => note.id))];
-  // If this throws, nothing was written: Queues retries the whole batch after `retry_delay`.
-  const records = await readRecords(env.STATUS, noteIds);
-  const seen = new Set<string>();
+  const byId = new Map<string, Message<unknown>[]>();
+  const notes: ClaimNote[] = [];
+  const undecodable: UndecodableNote[] = [];
+  for (const message of batch.messages) {
+    const decoded = decodeMessage(message);
+    const copies = byId.get(decoded.id);
+    if (copies !== undefined) {
+      copies.push(message);
+      continue;
+    }
+    byId.set(decoded.id, [message]);
+    const times = decoded.replayedAt === undefined ? {} : { replayedAt: decoded.replayedAt };
+    // `message.attempts` counts deliveries on this queue, not sends: a note never claimed has none.
+    const base = { id: decoded.id, acceptedAt: decoded.acceptedAt, attempts: 0, ...times };
+    if (decoded.ok) notes.push({ ...base, frame: decoded.bytes });
+    else undecodable.push({ ...base, isNoteId: decoded.isNoteId, frame: decoded.bytes, problem: decoded.problem });
+  }
 
-  await Promise.all(
-    batch.messages.map(async (message, i) => {
-      const note = decoded[i] as DecodedMessage;
-      const record = records.get(note.id);
-      // A second copy: the first one's dead letter covers it.
-      if (seen.has(note.id)) return message.ack();
-      seen.add(note.id);
-      // Sent by another copy, or already dead-lettered (failed, dead): nothing to keep.
-      if (
-        record !== undefined &&
-        (SENT_STATES.has(record.state) || record.state === "failed" || record.state === "dead")
-      ) {
-        return message.ack();
-      }
-      if (record !== undefined && now - Date.parse(record.updatedAt) < KV_WRITE_INTERVAL_MS) {
-        return message.retry({ delaySeconds: 1 });
-      }
-      const letter = deadLetterOf(message, note, record, now);
-      const writes = [putDeadLetter(env.STATUS, letter)];
-      if (note.ok || note.isNoteId) {
-        writes.push(
-          putRecord(env.STATUS, {
-            id: note.id,
-            state: "dead",
-            attempts: letter.attempts,
-            updatedAt: new Date(now).toISOString(),
-            error: letter.message,
-            errorCode: letter.reason,
-            firstFailureAt: letter.firstFailureAt,
-          }),
-        );
-      }
-      if ((await Promise.all(writes)).every(Boolean)) message.ack();
-      else message.retry({ delaySeconds: retryDelaySeconds(message.attempts, KV_FAILURE_RETRY, null) });
-    }),
+  const ledger = ledgerOf(env);
+  // Unreadable settings: assume a provider without keys, the side that never hides a duplicate.
+  const read = readConfig(env);
+  const idempotent = read.ok && read.config.provider.idempotent;
+  let decisions: Record<string, ClaimDecision>;
+  try {
+    decisions = await callLedger(() => ledger.fileDeadLetters(notes, undecodable, idempotent));
+  } catch (error) {
+    const name = error instanceof Error ? error.name : typeof error;
+    console.error(`${WHO}: LEDGER UNAVAILABLE (${name}); ${batch.messages.length} message(s) wait to be filed.`);
+    await Promise.all(batch.messages.map((message) => waitOrRequeue(env, message)));
+    return;
+  }
+
+  const behind = Object.values(decisions).flatMap((decision) =>
+    decision.kind === "settled" && decision.behind && decision.record !== null
+      ? [{ record: decision.record, version: decision.version }]
+      : [],
   );
+  await projectToKv(env, ledger, behind, WHO);
+
+  for (const [id, messages] of byId) {
+    const decision = decisions[id];
+    for (const message of messages) {
+      if (decision?.kind === "settled") message.ack();
+      else message.retry({ delaySeconds: decision?.kind === "wait" ? decision.seconds : 60 });
+    }
+  }
 }
 
-function deadLetterOf(
-  message: Message<unknown>,
-  note: DecodedMessage,
-  record: StatusRecord | undefined,
-  now: number,
-): DeadLetter {
-  const at = new Date(now).toISOString();
-  const times = note.replayedAt === undefined ? {} : { replayedAt: note.replayedAt };
-  const frame = note.bytes?.toBase64() ?? "";
-  if (!note.ok) {
-    return {
-      id: note.id,
-      frame,
-      reason: "undecodable",
-      message: `${DELIVERY_ERRORS.undecodable.sentence} ${note.problem}`,
-      attempts: record?.attempts ?? message.attempts,
-      firstFailureAt: record?.firstFailureAt ?? at,
-      lastFailureAt: at,
-      possiblySent: false,
-      acceptedAt: note.acceptedAt,
-      ...times,
-    };
+/** Retries a message that could not be filed; near its last retry it starts over as a new message. */
+async function waitOrRequeue(env: Env, message: Message<unknown>): Promise<void> {
+  if (message.attempts < DLQ_REQUEUE_AT_ATTEMPTS) {
+    message.retry({ delaySeconds: Math.min(DLQ_MAX_DELAY_SECONDS, outageDelaySeconds(message.attempts)) });
+    return;
   }
-  const last = record?.state === "retrying" ? record : undefined;
-  const reason = last?.errorCode ?? "retries_exhausted";
-  const attempts = record?.attempts ?? 0;
-  return {
-    id: note.id,
-    frame,
-    reason,
-    message:
-      last === undefined
-        ? `${DELIVERY_ERRORS.retries_exhausted.sentence} No attempt left a record of why.`
-        : `Retries ran out after ${attempts} attempt(s). The last: ${last.error ?? DELIVERY_ERRORS[reason].sentence}`,
-    attempts,
-    firstFailureAt: last?.firstFailureAt ?? last?.updatedAt ?? at,
-    lastFailureAt: last?.updatedAt ?? at,
-    // An unanswered send may have gone out: with Resend the record keeps its key until the note
-    // settles; with Postmark, which has no keys, only the last error tells.
-    possiblySent: last?.requestKey !== undefined || (last?.errorCode !== undefined && isAmbiguous(last.errorCode)),
-    acceptedAt: note.acceptedAt,
-    ...times,
-  };
+  try {
+    await env.DEAD_LETTER_QUEUE.send(message.body as NoteMessage, {
+      contentType: "v8",
+      delaySeconds: DLQ_MAX_DELAY_SECONDS,
+    });
+    message.ack();
+  } catch {
+    message.retry({ delaySeconds: DLQ_MAX_DELAY_SECONDS });
+  }
 }

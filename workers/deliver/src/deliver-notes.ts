@@ -1,358 +1,328 @@
 /**
  * The `notes` consumer. For one batch:
- *   1. decode every message (an undecodable one is dead-lettered and acked, never retried);
- *   2. read every note's status record in one bulk KV get, and ack without sending a note that
- *      is already sent (or finished, unless ops replays it);
- *   3. group the rest by Idempotency-Key: notes of an earlier request that went unanswered go
- *      again under that request's key, the others together under a key of their own. Usually
- *      that is one group, so one upstream request per batch;
- *   4. send each group, classify each email's outcome, and ack or retry each message, with at
- *      most one status write per note (README.md: "Outcomes", "Never twice", "KV writes").
+ *   1. decode every message; copies of one note follow the first copy's fate;
+ *   2. claim the batch in the delivery ledger (one call): which notes go out in which request,
+ *      which are settled already (ack), which a request in flight elsewhere holds (retry later);
+ *   3. send each request, byte for byte the one the ledger describes, and classify each email;
+ *   4. write each note's status to KV, then record every outcome in the ledger (one call), and
+ *      only then ack or retry each message (README.md: "The delivery ledger", "Outcomes").
+ * Nothing escapes as a throw: a ledger that cannot be reached retries every message on its own
+ * backoff, and a KV that refuses writes is repaired later from the ledger.
  */
 
+import { decodeFrame, type Frame } from "@notepipe/frame";
 import type { DeliveryErrorCode, StatusRecord } from "@notepipe/pipeline";
-import { SENT_STATES } from "@notepipe/pipeline";
-import { pipelineDelaySeconds, type RetrySettings, retryDelaySeconds } from "./backoff.ts";
+import { outageDelaySeconds, pipelineDelaySeconds, type RetrySettings, retryDelaySeconds } from "./backoff.ts";
 import { type DeliverConfig, readConfig } from "./config.ts";
 import { type DecodedMessage, decodeMessage } from "./decode-message.ts";
-import {
-  classOf,
-  DELIVERY_ERRORS,
-  describe,
-  type FailedOutcome,
-  failed,
-  isAmbiguous,
-  type SendOutcome,
-} from "./outcomes.ts";
+import { classOf, describe, type FailedOutcome, isAmbiguous, type SendOutcome } from "./outcomes.ts";
+import { MAX_PACE_WAIT_MS } from "./providers/pace.ts";
 import { type OutgoingEmail, sendEmails } from "./providers/provider.ts";
-import { requestKeyFor } from "./request-key.ts";
-import { putDeadLetter, putKeyRelease, putRecord, readKeyReleases, readRecords } from "./status-store.ts";
+import { callLedger, ledgerOf } from "./store/ledger-client.ts";
+import type {
+  ClaimDecision,
+  ClaimNote,
+  ClaimResult,
+  NoteOutcome,
+  SendPlan,
+  Settled,
+  SettleResult,
+  UndecodableNote,
+} from "./store/ledger-types.ts";
+import { putStatuses } from "./store/status-records.ts";
 
 /**
- * A second copy of a note within one batch waits this long, for the first copy's outcome to be
- * readable: KV can take up to 60 s to show a write in another location.
+ * A request is sent again under its key only while the provider still holds it: Resend keeps keys
+ * 24 hours; an hour less leaves room for clock skew and slow requests.
  */
-const DUPLICATE_RETRY_SECONDS = 60;
-/**
- * A note is sent again under an unanswered request's key only while the provider still holds
- * it: Resend keeps keys 24 hours; an hour less leaves room for clock skew and slow requests.
- */
-const KEY_REUSE_LIMIT_MS = 23 * 60 * 60 * 1000;
-/** wrangler.deliver.toml's values, for when its vars cannot be read. */
-const FALLBACK_RETRY: RetrySettings = { baseSeconds: 30, maxSeconds: 43_200, pipelineSeconds: 3600 };
+const KEY_WINDOW_MS = 23 * 60 * 60 * 1000;
+/** Room beyond the timeout and the pacing wait for building the body and reading the answer. */
+const LEASE_SLACK_MS = 10_000;
+const WHO = "deliver";
 
-type Decoded = Extract<DecodedMessage, { ok: true }>;
-
-interface Pending {
-  message: Message<unknown>;
-  note: Decoded;
-  record: StatusRecord | undefined;
+/** Everything the batch knows about one note id: its first copy leads, the others follow. */
+interface Note {
+  id: string;
+  messages: Message<unknown>[];
+  decoded: DecodedMessage;
 }
 
-interface SendGroup {
-  key: string;
-  /** The key of an earlier request whose answer never came; `size` notes went out under it. */
-  prior: boolean;
-  size: number;
-  /** When the key was first sent (ms). */
-  keyAt: number;
-  /** Sorted by note id, so that the same notes always make the same body. */
-  notes: Pending[];
-}
-
-interface Run {
-  kv: KVNamespace;
-  now: number;
-  retry: RetrySettings;
-  /** Whether the provider dedupes on Idempotency-Key, so that a request key is worth keeping. */
-  idempotent: boolean;
-  writes: Promise<boolean>[];
-  /** Pipeline-level failures of this batch, logged once each. */
-  pipeline: Map<DeliveryErrorCode, { outcome: FailedOutcome; notes: number; delay: number }>;
+interface Sent {
+  plan: SendPlan;
+  outcomes: NoteOutcome[];
 }
 
 export async function deliverNotes(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-  const now = Date.now();
-  const decoded = batch.messages.map(decodeMessage);
-  const noteIds = [...new Set(decoded.filter((note) => note.ok || note.isNoteId).map((note) => note.id))];
-  // If this throws, nothing has been sent: Queues retries the whole batch after `retry_delay`.
-  const records = await readRecords(env.STATUS, noteIds);
+  const notes = new Map<string, Note>();
+  for (const message of batch.messages) {
+    const decoded = decodeMessage(message);
+    const note = notes.get(decoded.id);
+    if (note === undefined) notes.set(decoded.id, { id: decoded.id, messages: [message], decoded });
+    else note.messages.push(message);
+  }
 
   const read = readConfig(env);
-  const run: Run = {
-    kv: env.STATUS,
-    now,
-    retry: read.ok ? read.config.retry : FALLBACK_RETRY,
-    idempotent: read.ok && read.config.provider.idempotent,
-    writes: [],
-    pipeline: new Map(),
-  };
-  const pending: Pending[] = [];
-  const seen = new Set<string>();
-  for (const [i, message] of batch.messages.entries()) {
-    const note = decoded[i] as DecodedMessage;
-    const record = records.get(note.id);
-    if (record !== undefined && SENT_STATES.has(record.state)) {
-      message.ack();
-    } else if (seen.has(note.id)) {
-      message.retry({ delaySeconds: DUPLICATE_RETRY_SECONDS });
-    } else if ((record?.state === "failed" || record?.state === "dead") && note.replayedAt === undefined) {
-      // A redelivery of a message already settled; an ops replay carries replayedAt.
-      seen.add(note.id);
-      message.ack();
+  if (!read.ok) {
+    // Nothing can be sent with these settings, and nothing was: every note waits for a person.
+    const delay = pipelineDelaySeconds({ baseSeconds: 30, maxSeconds: 43_200, pipelineSeconds: 3600 }, null);
+    console.error(
+      `deliver: PIPELINE FAILURE config_invalid: ${read.problem} ${batch.messages.length} message(s) wait ${delay} s.`,
+    );
+    for (const message of batch.messages) message.retry({ delaySeconds: delay });
+    return;
+  }
+  const { config } = read;
+  const ledger = ledgerOf(env);
+  const holder = crypto.randomUUID();
+
+  let claim: ClaimResult;
+  try {
+    claim = await callLedger(() =>
+      ledger.claim({
+        holder,
+        newKey: `notepipe-v2-${crypto.randomUUID()}`,
+        fromJson: config.send.fromJson,
+        subjectJson: config.send.subjectJson,
+        leaseMs: config.send.timeoutMs + MAX_PACE_WAIT_MS + LEASE_SLACK_MS,
+        keyWindowMs: config.provider.idempotent ? KEY_WINDOW_MS : 0,
+        ...claimNotes(notes),
+      }),
+    );
+  } catch (error) {
+    retryOnOutage(batch.messages, "claim", error);
+    return;
+  }
+
+  const sent = await sendPlans(claim, notes, config);
+  const now = Date.now();
+  const outcomes = sent.flatMap((item) => item.outcomes);
+
+  // KV first, for the client's next poll; the ledger remembers whatever KV refused.
+  const repairs = Object.entries(claim.decisions).flatMap(([, decision]) =>
+    decision.kind === "settled" && decision.behind && decision.record !== null ? [decision] : [],
+  );
+  const toWrite = [
+    ...outcomes.filter((outcome) => !outcome.unchanged).map((outcome) => outcome.record),
+    ...repairs.map((repair) => repair.record as StatusRecord),
+  ];
+  const written = await putStatuses(env.STATUS, toWrite, WHO);
+
+  let settled: SettleResult = {};
+  try {
+    if (outcomes.length > 0) {
+      settled = await callLedger(() => ledger.settle({ holder, outcomes, written: [...written] }));
+    }
+  } catch (error) {
+    // The provider's answers are lost to the ledger: the requests stay held, and when their lease
+    // runs out the same requests go again, which the provider answers from its key (README.md).
+    const sentIds = new Set(outcomes.map((outcome) => outcome.id));
+    retryOnOutage(
+      [...notes.values()].filter((note) => sentIds.has(note.id)).flatMap((note) => note.messages),
+      "settle",
+      error,
+    );
+    for (const note of notes.values()) if (!sentIds.has(note.id)) finish(note, claim.decisions[note.id], config, now);
+    return;
+  }
+
+  const synced = repairs.filter((repair) => written.has((repair.record as StatusRecord).id));
+  if (synced.length > 0) {
+    // Best effort: a sync that went unrecorded only costs the repair one more write.
+    await callLedger(() =>
+      ledger.synced(synced.map((repair) => ({ id: (repair.record as StatusRecord).id, version: repair.version }))),
+    ).catch(() => undefined);
+  }
+
+  const outcomeOf = new Map(outcomes.map((outcome) => [outcome.id, outcome]));
+  for (const note of notes.values()) {
+    const decision = claim.decisions[note.id];
+    const result = settled[note.id];
+    if (decision?.kind === "send" && result !== undefined) {
+      settleMessages(note, result, outcomeOf.get(note.id), config.retry);
     } else {
-      seen.add(note.id);
-      if (note.ok) pending.push({ message, note, record });
-      else settleUndecodable(run, message, note);
+      finish(note, decision, config, now);
     }
   }
-
-  if (pending.length > 0) {
-    if (read.ok) await sendPending(run, pending, read.config);
-    else settleAll(run, pending, failed("config_invalid", read.problem));
-  }
-  logPipelineFailures(run);
-  await Promise.all(run.writes);
+  logPipelineFailures(outcomes, notes);
 }
 
-async function sendPending(run: Run, pending: Pending[], { provider, send }: DeliverConfig): Promise<void> {
-  const { groups, expired } = await planGroups(run, pending);
-  settleAll(run, expired, failed("possibly_sent", "Its earlier send went unanswered and the provider's key expired."));
-  // After a rate limit or a pipeline-level failure, the batch's other groups are not sent now.
+function claimNotes(notes: Map<string, Note>): { notes: ClaimNote[]; undecodable: UndecodableNote[] } {
+  const claim: ClaimNote[] = [];
+  const undecodable: UndecodableNote[] = [];
+  for (const { id, messages, decoded } of notes.values()) {
+    const attempts = Math.max(...messages.map((message) => message.attempts));
+    const times = decoded.replayedAt === undefined ? {} : { replayedAt: decoded.replayedAt };
+    if (decoded.ok) claim.push({ id, frame: decoded.bytes, acceptedAt: decoded.acceptedAt, attempts, ...times });
+    else {
+      undecodable.push({
+        id,
+        isNoteId: decoded.isNoteId,
+        frame: decoded.bytes,
+        acceptedAt: decoded.acceptedAt,
+        attempts,
+        problem: decoded.problem,
+        ...times,
+      });
+    }
+  }
+  return { notes: claim, undecodable };
+}
+
+/**
+ * Sends the ledger's requests one after another. After a rate limit or a pipeline-level failure
+ * the rest are not sent now: their notes get the same outcome.
+ */
+async function sendPlans(claim: ClaimResult, notes: Map<string, Note>, config: DeliverConfig): Promise<Sent[]> {
+  const sent: Sent[] = [];
   let halt: FailedOutcome | undefined;
-  for (const group of groups) {
+  for (const plan of claim.sends) {
+    const emails = plan.notes.map((entry) => emailOf(entry, notes));
+    const settings = { ...config.send, fromJson: plan.fromJson, subjectJson: plan.subjectJson };
     const outcomes: SendOutcome[] = halt
-      ? group.notes.map(() => halt as FailedOutcome)
-      : await sendEmails(provider, send, group.notes.map(toEmail), group.key);
-    // Records say when the provider answered, not when the batch began: a send paced to the
-    // provider's rate limit (providers/pace.ts) may have waited for its window.
-    run.now = Date.now();
+      ? emails.map(() => halt as FailedOutcome)
+      : await sendEmails(config.provider, settings, emails, plan.key);
+    // Records say when the provider answered: a paced send may have waited for its window.
+    const now = Date.now();
     halt ??= outcomes.find(
       (outcome): outcome is FailedOutcome =>
         outcome.kind === "failed" && (outcome.code === "rate_limited" || classOf(outcome.code) === "pipeline"),
     );
-    settleGroup(run, group, outcomes);
+    sent.push({ plan, outcomes: noteOutcomes(plan, outcomes, notes, claim.decisions, config.retry, now) });
   }
+  return sent;
 }
 
-/**
- * Notes whose record holds the key of an unanswered request go out again under that key, as many
- * of that request's notes as this batch holds; a key found released, or about to expire at the
- * provider, no longer applies (README.md, "Never twice").
- */
-async function planGroups(run: Run, pending: Pending[]): Promise<{ groups: SendGroup[]; expired: Pending[] }> {
-  const fresh: Pending[] = [];
-  const byKey = new Map<string, Pending[]>();
-  for (const item of pending) {
-    const key = run.idempotent && item.record?.state === "retrying" ? item.record.requestKey : undefined;
-    if (key === undefined) fresh.push(item);
-    else byKey.set(key, [...(byKey.get(key) ?? []), item]);
-  }
-  // If this throws, nothing has been sent: Queues retries the whole batch after `retry_delay`.
-  const released = byKey.size > 0 ? await readKeyReleases(run.kv, [...byKey.keys()]) : new Set<string>();
-
-  const groups: SendGroup[] = [];
-  const expired: Pending[] = [];
-  for (const [key, notes] of byKey) {
-    if (released.has(key)) {
-      fresh.push(...notes);
-      continue;
-    }
-    const first = (notes[0] as Pending).record as StatusRecord;
-    const keyAt = Date.parse(first.requestKeyAt ?? first.updatedAt);
-    if (!(run.now - keyAt < KEY_REUSE_LIMIT_MS)) {
-      expired.push(...notes);
-      continue;
-    }
-    const size = Math.max(notes.length, ...notes.map((item) => item.record?.requestSize ?? 0));
-    groups.push({ key, prior: true, size, keyAt, notes: sortById(notes) });
-  }
-  if (fresh.length > 0) {
-    const key = run.idempotent ? await requestKeyFor(fresh.map((item) => item.note)) : "";
-    groups.push({ key, prior: false, size: fresh.length, keyAt: run.now, notes: sortById(fresh) });
-  }
-  return { groups, expired };
+/** One note of a request as an email: from this batch's message, or from the frame the ledger kept. */
+function emailOf(entry: SendPlan["notes"][number], notes: Map<string, Note>): OutgoingEmail {
+  const decoded = notes.get(entry.id)?.decoded;
+  const frame = decoded?.ok ? decoded.frame : decodeKept(entry);
+  return { noteId: entry.id, recipient: frame.recipient, nonce: frame.nonce, ciphertext: frame.ciphertext };
 }
 
-function settleGroup(run: Run, group: SendGroup, outcomes: SendOutcome[]): void {
-  // Part of an unanswered request went out under its key and was answered: so the provider never
-  // took the first request, and its other notes must not be held to the key any more.
-  const answered = outcomes.some(
-    (outcome) => outcome.kind === "accepted" || (outcome.kind === "failed" && outcome.code === "rejected"),
+function decodeKept(entry: SendPlan["notes"][number]): Frame {
+  const decoded = decodeFrame(entry.frame ?? new Uint8Array());
+  // The ledger only keeps frames that decoded when they were claimed.
+  if (!decoded.ok) throw new Error(`the ledger's frame of ${entry.id} does not decode: ${decoded.error}`);
+  return decoded.frame;
+}
+
+/** What each email's outcome makes of its note's status, with one retry delay per request. */
+function noteOutcomes(
+  plan: SendPlan,
+  outcomes: SendOutcome[],
+  notes: Map<string, Note>,
+  decisions: Record<string, ClaimDecision>,
+  retry: RetrySettings,
+  now: number,
+): NoteOutcome[] {
+  const attempts = Math.max(
+    1,
+    ...plan.notes.flatMap((entry) => notes.get(entry.id)?.messages.map((message) => message.attempts) ?? []),
   );
-  if (group.prior && group.notes.length < group.size && answered) {
-    run.writes.push(putKeyRelease(run.kv, group.key, run.now));
-  }
-  // One delay for the group's transient failures, so that its notes come back together.
-  const attempts = Math.max(...group.notes.map((item) => item.message.attempts));
   const retryAfter = Math.max(
     0,
     ...outcomes.map((outcome) => (outcome.kind === "failed" ? (outcome.retryAfterSeconds ?? 0) : 0)),
   );
   let transientDelay: number | undefined;
-  group.notes.forEach((item, i) => {
+  return plan.notes.map((entry, i) => {
     const outcome = outcomes[i] as SendOutcome;
+    const noteAttempts = Math.max(1, ...(notes.get(entry.id)?.messages.map((message) => message.attempts) ?? []));
+    const base = { id: entry.id, attempts: noteAttempts, updatedAt: iso(now) };
     if (outcome.kind === "accepted") {
-      item.message.ack();
-      run.writes.push(
-        putRecord(run.kv, {
-          id: item.note.id,
-          state: "sent",
-          attempts: item.message.attempts,
-          updatedAt: iso(run.now),
-          providerId: outcome.providerId,
-        }),
-      );
-      return;
+      return { id: entry.id, key: plan.key, record: { ...base, state: "sent", providerId: outcome.providerId } };
     }
-    if (classOf(outcome.code) === "transient") {
-      transientDelay ??= retryDelaySeconds(attempts, run.retry, retryAfter || null);
-      const delay = transientDelay;
-      item.message.retry({ delaySeconds: delay });
-      run.writes.push(putRecord(run.kv, retryingRecord(run, item, outcome, delay, keyFields(run, group, outcome))));
-      return;
+    const error = describe(outcome);
+    const kind = classOf(outcome.code);
+    const decision = decisions[entry.id];
+    const firstFailureAt = (decision?.kind === "send" ? decision.firstFailureAt : undefined) ?? iso(now);
+    if (kind === "permanent") {
+      return {
+        id: entry.id,
+        key: plan.key,
+        record: { ...base, state: "failed", error, errorCode: outcome.code, firstFailureAt },
+        deadLetter: { reason: outcome.code, message: error, possiblySent: outcome.code === "possibly_sent" },
+      };
     }
-    settleFailure(run, item, outcome, keyFields(run, group, outcome));
-  });
-}
-
-/** The request key a note keeps in its `retrying` record. */
-function keyFields(run: Run, group: SendGroup, outcome: FailedOutcome): Partial<StatusRecord> {
-  if (group.prior) return { requestKey: group.key, requestKeyAt: iso(group.keyAt), requestSize: group.size };
-  if (run.idempotent && isAmbiguous(outcome.code)) {
-    return { requestKey: group.key, requestKeyAt: iso(run.now), requestSize: group.notes.length };
-  }
-  return {};
-}
-
-/** Notes settled without a send: a note held to an unanswered request's key stays held to it. */
-function settleAll(run: Run, items: Pending[], outcome: FailedOutcome): void {
-  for (const { record, ...item } of items) {
-    const key: Partial<StatusRecord> =
-      record?.state === "retrying" && record.requestKey !== undefined
-        ? { requestKey: record.requestKey, requestKeyAt: record.requestKeyAt, requestSize: record.requestSize }
-        : {};
-    settleFailure(run, { ...item, record }, outcome, key);
-  }
-}
-
-/** A permanent or pipeline-level failure (a transient one is settled per group, above). */
-function settleFailure(run: Run, item: Pending, outcome: FailedOutcome, key: Partial<StatusRecord>): void {
-  const { message, note, record } = item;
-  if (classOf(outcome.code) === "pipeline") {
-    const delay = pipelineDelaySeconds(run.retry, outcome.retryAfterSeconds ?? null);
-    message.retry({ delaySeconds: delay });
-    const seen = run.pipeline.get(outcome.code);
-    run.pipeline.set(outcome.code, { outcome, notes: (seen?.notes ?? 0) + 1, delay });
-    // A pipeline-level failure lasts until someone acts, and every retry would rewrite every waiting
-    // note's record: once the record says so, it is left as it is (README.md, "KV writes").
-    if (record?.state === "retrying" && record.errorCode === outcome.code) return;
-    run.writes.push(putRecord(run.kv, retryingRecord(run, item, outcome, delay, key)));
-    return;
-  }
-  message.ack();
-  const firstFailureAt = firstFailure(run, record);
-  const error = describe(outcome);
-  run.writes.push(
-    putDeadLetter(run.kv, {
-      id: note.id,
-      frame: note.bytes.toBase64(),
-      reason: outcome.code,
-      message: error,
-      attempts: message.attempts,
-      firstFailureAt,
-      lastFailureAt: iso(run.now),
-      possiblySent: outcome.code === "possibly_sent",
-      acceptedAt: note.acceptedAt,
-      ...(note.replayedAt === undefined ? {} : { replayedAt: note.replayedAt }),
-    }),
-    putRecord(run.kv, {
-      id: note.id,
-      state: "failed",
-      attempts: message.attempts,
-      updatedAt: iso(run.now),
+    if (kind !== "pipeline") transientDelay ??= retryDelaySeconds(attempts, retry, retryAfter || null);
+    const delay =
+      kind === "pipeline" ? pipelineDelaySeconds(retry, outcome.retryAfterSeconds ?? null) : (transientDelay as number);
+    const record: StatusRecord = {
+      ...base,
+      state: "retrying",
+      nextAttemptAt: iso(now + delay * 1000),
       error,
       errorCode: outcome.code,
       firstFailureAt,
-    }),
-  );
+    };
+    return {
+      id: entry.id,
+      key: plan.key,
+      record,
+      ambiguous: isAmbiguous(outcome.code),
+      // A pipeline-level failure lasts until someone acts: a record that says so already stays.
+      unchanged: kind === "pipeline" && decision?.kind === "send" && decision.retrying === outcome.code,
+    };
+  });
 }
 
-function settleUndecodable(run: Run, message: Message<unknown>, note: Exclude<DecodedMessage, { ok: true }>): void {
-  message.ack();
-  const at = iso(run.now);
-  const error = `${DELIVERY_ERRORS.undecodable.sentence} ${note.problem}`;
-  run.writes.push(
-    putDeadLetter(run.kv, {
-      id: note.id,
-      frame: note.bytes?.toBase64() ?? "",
-      reason: "undecodable",
-      message: error,
-      attempts: message.attempts,
-      firstFailureAt: at,
-      lastFailureAt: at,
-      possiblySent: false,
-      acceptedAt: note.acceptedAt,
-      ...(note.replayedAt === undefined ? {} : { replayedAt: note.replayedAt }),
-    }),
-  );
-  if (note.isNoteId) {
-    run.writes.push(
-      putRecord(run.kv, {
-        id: note.id,
-        state: "failed",
-        attempts: message.attempts,
-        updatedAt: at,
-        error,
-        errorCode: "undecodable",
-        firstFailureAt: at,
-      }),
-    );
+/**
+ * Acks or retries a sent note's messages by what the ledger made of it: a note still held by its
+ * request (its answer never came) or waiting to be retried goes back to the queue.
+ */
+function settleMessages(note: Note, settled: Settled, outcome: NoteOutcome | undefined, retry: RetrySettings) {
+  const { record } = settled;
+  if (settled.done && record.state !== "retrying" && record.state !== "queued") {
+    for (const message of note.messages) message.ack();
+    return;
+  }
+  const next = Date.parse(outcome?.record.nextAttemptAt ?? record.nextAttemptAt ?? "");
+  const delay = Number.isNaN(next)
+    ? retryDelaySeconds(note.messages[0]?.attempts ?? 1, retry, null)
+    : Math.max(1, Math.ceil((next - Date.now()) / 1000));
+  for (const message of note.messages) message.retry({ delaySeconds: delay });
+}
+
+/** A note this batch did not send: settled (ack), or held elsewhere (retry when its lease ends). */
+function finish(note: Note, decision: ClaimDecision | undefined, config: DeliverConfig, now: number): void {
+  if (decision?.kind === "settled") {
+    for (const message of note.messages) message.ack();
+  } else if (decision?.kind === "wait") {
+    for (const message of note.messages) message.retry({ delaySeconds: decision.seconds });
+  } else {
+    const delay = retryDelaySeconds(note.messages[0]?.attempts ?? 1, config.retry, null);
+    console.error(`deliver: note ${note.id} had no decision at ${iso(now)}; retried in ${delay} s`);
+    for (const message of note.messages) message.retry({ delaySeconds: delay });
   }
 }
 
-function retryingRecord(
-  run: Run,
-  item: Pending,
-  outcome: FailedOutcome,
-  delaySeconds: number,
-  key: Partial<StatusRecord>,
-): StatusRecord {
-  return {
-    id: item.note.id,
-    state: "retrying",
-    attempts: item.message.attempts,
-    updatedAt: iso(run.now),
-    nextAttemptAt: iso(run.now + delaySeconds * 1000),
-    error: describe(outcome),
-    errorCode: outcome.code,
-    firstFailureAt: firstFailure(run, item.record),
-    ...key,
-  };
-}
-
-/** A note still retrying keeps the time its troubles began; anything else starts them now. */
-function firstFailure(run: Run, record: StatusRecord | undefined): string {
-  if (record?.state === "retrying") return record.firstFailureAt ?? record.updatedAt;
-  return iso(run.now);
+/** The ledger could not be reached: nothing was decided (or recorded), every message waits. */
+function retryOnOutage(messages: readonly Message<unknown>[], step: "claim" | "settle", error: unknown): void {
+  const name = error instanceof Error ? error.name : typeof error;
+  console.error(
+    `deliver: LEDGER UNAVAILABLE at ${step} (${name}); ${messages.length} message(s) retried on the outage backoff.`,
+  );
+  for (const message of messages) message.retry({ delaySeconds: outageDelaySeconds(message.attempts) });
 }
 
 /** Loud, once per cause and batch: these wait for a person. Never the key, never an address. */
-function logPipelineFailures(run: Run): void {
-  for (const [code, { outcome, notes, delay }] of run.pipeline) {
+function logPipelineFailures(outcomes: NoteOutcome[], notes: Map<string, Note>): void {
+  const causes = new Map<DeliveryErrorCode, { error: string; count: number; next: string }>();
+  for (const outcome of outcomes) {
+    const code = outcome.record.errorCode;
+    if (code === undefined || outcome.record.state !== "retrying" || classOf(code) !== "pipeline") continue;
+    if (!notes.has(outcome.id)) continue;
+    const seen = causes.get(code);
+    causes.set(code, {
+      error: outcome.record.error ?? "",
+      count: (seen?.count ?? 0) + 1,
+      next: outcome.record.nextAttemptAt ?? "",
+    });
+  }
+  for (const [code, { error, count, next }] of causes) {
     console.error(
-      `deliver: PIPELINE FAILURE ${code}: ${describe(outcome)} ${notes} note(s) wait ${delay} s and are not dead-lettered; fix the cause (workers/deliver/README.md, "Outcomes").`,
+      `deliver: PIPELINE FAILURE ${code}: ${error} ${count} note(s) wait until ${next} and are not dead-lettered; fix the cause (workers/deliver/README.md, "Outcomes").`,
     );
   }
-}
-
-function toEmail(item: Pending): OutgoingEmail {
-  const { frame } = item.note;
-  return { noteId: item.note.id, recipient: frame.recipient, nonce: frame.nonce, ciphertext: frame.ciphertext };
-}
-
-function sortById(items: Pending[]): Pending[] {
-  return items.sort((a, b) => (a.note.id < b.note.id ? -1 : a.note.id > b.note.id ? 1 : 0));
 }
 
 function iso(ms: number): string {

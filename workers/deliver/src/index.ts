@@ -1,14 +1,19 @@
 /**
  * The deliver Worker: consumes the `notes` queue (send each batch through the mail provider,
- * retry or dead-letter, write status to KV) and the `notes-dlq` queue (file what ran out of
- * retries in the dead-letter store); and over HTTP the ops API (/ops) and the provider webhooks
- * (/webhooks), src/http/app.ts. README.md explains the outcomes, retries and idempotency.
+ * retry or dead-letter, record each note in the delivery ledger and its status in KV) and the
+ * `notes-dlq` queue (file what ran out of retries as a dead letter); on a Cron Trigger, repairs the
+ * KV records KV refused; and over HTTP the ops API (/ops) and the provider webhooks (/webhooks),
+ * src/http/app.ts. README.md explains the ledger, the outcomes and the retries.
  */
 
 import type { NoteMessage } from "@notepipe/pipeline";
 import { deadLetterNotes } from "./dead-letter-notes.ts";
 import { deliverNotes } from "./deliver-notes.ts";
 import { http } from "./http/app.ts";
+import { repairStatuses } from "./repair.ts";
+
+/** The Durable Object class behind the `LEDGER` binding: workerd finds it among the main module's exports. */
+export { DeliveryLedger } from "./store/ledger.ts";
 
 /**
  * The queue names of wrangler.deliver.toml's `[[queues.consumers]]`. Not exported: workerd takes
@@ -30,5 +35,8 @@ export default {
         console.error(`deliver: no handler for queue ${batch.queue}; its messages are retried`);
         batch.retryAll();
     }
+  },
+  async scheduled(_controller, env, ctx) {
+    ctx.waitUntil(repairStatuses(env));
   },
 } satisfies ExportedHandler<Env, NoteMessage>;

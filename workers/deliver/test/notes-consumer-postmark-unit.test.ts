@@ -83,19 +83,17 @@ describe("Postmark", () => {
     expect(result.explicitAcks).toEqual([]);
   });
 
-  it("holds no request key after a 500 (Postmark cannot dedupe), and sends the notes anew", async () => {
+  it("sends the same request again after a 500: Postmark has no keys, so such notes are at-least-once", async () => {
     fixJitter(0.5);
     const notes = makeNotes(2);
-    mockProvider(new Response("Internal Server Error", { status: 500 }));
+    const first = mockProvider(new Response("Internal Server Error", { status: 500 }));
     await runQueue(
       "notes",
       notes.map((note) => messageOf(note)),
       postmark,
     );
     for (const note of notes) {
-      const record = await recordOf(note.id);
-      expect(record).toMatchObject({ state: "retrying", errorCode: "provider_unavailable" });
-      expect(record?.requestKey).toBeUndefined();
+      expect(await recordOf(note.id)).toMatchObject({ state: "retrying", errorCode: "provider_unavailable" });
     }
     vi.restoreAllMocks();
     const requests = mockProvider((request) =>
@@ -109,6 +107,8 @@ describe("Postmark", () => {
     );
 
     expect(requests).toHaveLength(1);
+    expect(requests[0]?.headers.get("idempotency-key")).toBeNull();
+    expect(requests[0]?.body).toEqual(first[0]?.body);
     expect(result.explicitAcks).toHaveLength(2);
   });
 });

@@ -1,29 +1,22 @@
 /**
  * The `notes` consumer with Resend, called directly with a batch (createMessageBatch) and judged
- * by exactly what it acked and retried, what it sent, and what it left in KV.
+ * by exactly what it acked and retried, what it sent, what the delivery ledger holds and what it
+ * left in KV. Faults of KV and of the ledger itself: notes-consumer-faults-unit.test.ts.
  */
 
 import { env } from "cloudflare:workers";
-import {
-  DEAD_LETTER_TTL_SECONDS,
-  type DeadLetterMetadata,
-  deadLetterKey,
-  STATUS_TTL_SECONDS,
-  type StatusRecord,
-  statusKey,
-} from "@notepipe/pipeline";
+import { STATUS_TTL_SECONDS, type StatusRecord, statusKey } from "@notepipe/pipeline";
 import { describe, expect, it, vi } from "vitest";
 import { TEST_MAIL_API_KEY, TEST_MAIL_API_URL } from "./config.ts";
+import { ageRequests, deadLetterOf, envWith, ledger, ledgerNote } from "./ledger.ts";
 import {
   byId,
-  deadLetterOf,
   fixJitter,
   ids,
   makeNote,
   makeNotes,
   messageOf,
   mockProvider,
-  putRecord,
   rawMessage,
   recordOf,
   resendAccepted,
@@ -31,6 +24,7 @@ import {
   resendError,
   runQueue,
   secondsToLive,
+  type TestNote,
 } from "./notes.ts";
 
 const HOUR_MS = 60 * 60 * 1000;
@@ -70,7 +64,7 @@ describe("a batch the provider takes", () => {
     expect(request?.headers.get("authorization")).toBe(`Bearer ${TEST_MAIL_API_KEY}`);
     expect(request?.headers.get("x-batch-validation")).toBe("permissive");
     expect(request?.headers.get("content-type")).toBe("application/json");
-    expect(request?.headers.get("idempotency-key")).toMatch(/^notepipe-v1-[A-Za-z0-9_-]{43}$/);
+    expect(request?.headers.get("idempotency-key")).toMatch(/^notepipe-v2-[0-9a-f-]{36}$/);
     expect(request?.body).toEqual(resendEmails(notes));
     for (const [i, note] of byId(notes).entries()) {
       expect(await recordOf(note.id)).toEqual({
@@ -82,6 +76,12 @@ describe("a batch the provider takes", () => {
       });
     }
     expect(recordWrites()).toBe(3);
+    for (const note of notes) {
+      // Settled, held by no request, its frame dropped, and KV known to hold its record.
+      expect(await ledgerNote(note.id)).toMatchObject({ state: "sent", request_key: null, frame: null, dead: 0 });
+      const row = await ledgerNote(note.id);
+      expect(row?.kv_version).toBe(row?.version);
+    }
   });
 
   it("keeps each status record for 30 days", async () => {
@@ -109,13 +109,47 @@ describe("a batch the provider takes", () => {
     expect(result.explicitAcks).toHaveLength(100);
   });
 
+  it("costs the ledger two calls per batch and two row writes per note, two more per request", async () => {
+    const notes = makeNotes(100);
+    mockProvider(resendAccepted);
+    const calls: string[] = [];
+    const counting = new Proxy(env.LEDGER, {
+      get(target, property) {
+        if (property !== "getByName") return Reflect.get(target, property);
+        return (name: string) =>
+          new Proxy(target.getByName(name), {
+            get(stub, method) {
+              if (typeof method === "string" && method !== "then") calls.push(method);
+              return Reflect.get(stub, method);
+            },
+          });
+      },
+    });
+    const before = await ledger().usage();
+
+    await runQueue(
+      "notes",
+      notes.map((note) => messageOf(note)),
+      envWith({ LEDGER: counting as Env["LEDGER"] }),
+    );
+
+    const after = await ledger().usage();
+    expect(calls).toEqual(["claim", "settle"]);
+    // The Free plan's 100,000 rows written a day: 2 per note on the happy path (README.md).
+    expect(after.rowsWritten - before.rowsWritten).toBe(2 * 100 + 2);
+  });
+
   it("JSON-encodes whatever the configured From and Subject hold", async () => {
     const note = makeNote();
     const from = 'Zoë "Notes" \\ Bot <notes@notepipe.dev>';
     const subject = "Line one\nline two ✉ </script>";
     const requests = mockProvider(resendAccepted);
 
-    await runQueue("notes", [messageOf(note)], { ...env, MAIL_FROM: from, MAIL_SUBJECT: subject } as unknown as Env);
+    await runQueue(
+      "notes",
+      [messageOf(note)],
+      envWith({ MAIL_FROM: from, MAIL_SUBJECT: subject } as unknown as Partial<Env>),
+    );
 
     expect(requests[0]?.body).toEqual(resendEmails([note], from, subject));
   });
@@ -158,22 +192,11 @@ describe("a permissive batch in which some emails fail", () => {
       possiblySent: false,
       acceptedAt: 1_790_000_000_000,
     });
-    const { metadata } = await env.STATUS.getWithMetadata<DeadLetterMetadata>(deadLetterKey(refused.id));
-    expect(metadata).toEqual({
-      reason: "rejected",
-      attempts: 1,
-      firstFailureAt: record?.updatedAt,
-      lastFailureAt: record?.updatedAt,
-      possiblySent: false,
-    });
-    const ttl = await secondsToLive(deadLetterKey(refused.id));
-    expect(ttl).toBeGreaterThan(DEAD_LETTER_TTL_SECONDS - 60);
-    expect(ttl).toBeLessThanOrEqual(DEAD_LETTER_TTL_SECONDS);
   });
 });
 
 describe("a transient failure", () => {
-  it("retries every note of a 500 after one jittered delay and keeps the request's key", async () => {
+  it("retries every note of a 500 after one jittered delay, the request held by the ledger", async () => {
     fixJitter(0.5);
     const notes = makeNotes(2);
     const messages = notes.map((note) => messageOf(note, { attempts: 3 }));
@@ -196,18 +219,17 @@ describe("a transient failure", () => {
         error: "The mail provider answered with a server error. The provider said: An unexpected error occurred.",
         errorCode: "provider_unavailable",
         firstFailureAt: record.updatedAt,
-        requestKey: key,
-        requestKeyAt: record.updatedAt,
-        requestSize: 2,
       });
+      // The provider may have taken it: only this request, under this key, may carry it again.
+      expect(await ledgerNote(note.id)).toMatchObject({ state: "retrying", request_key: key });
     }
   });
 
-  it("waits as long as a 429's Retry-After asks, and holds no key: a 429 sent nothing", async () => {
+  it("waits as long as a 429's Retry-After asks, and holds no request: a 429 sent nothing", async () => {
     fixJitter(0);
     const note = makeNote();
     const message = messageOf(note);
-    mockProvider(
+    const first = mockProvider(
       resendError(429, "rate_limit_exceeded", "Too many requests. You can only make 2 requests per second.", {
         "retry-after": "120",
       }),
@@ -216,9 +238,12 @@ describe("a transient failure", () => {
     const result = await runQueue("notes", [message]);
 
     expect(result.retryMessages).toEqual([{ msgId: message.id, delaySeconds: 120 }]);
-    const record = await recordOf(note.id);
-    expect(record).toMatchObject({ state: "retrying", errorCode: "rate_limited" });
-    expect(record?.requestKey).toBeUndefined();
+    expect(await recordOf(note.id)).toMatchObject({ state: "retrying", errorCode: "rate_limited" });
+    expect(await ledgerNote(note.id)).toMatchObject({ state: "retrying", request_key: null });
+    vi.restoreAllMocks();
+    const second = mockProvider(resendAccepted);
+    await runQueue("notes", [messageOf(note, { attempts: 2 })]);
+    expect(second[0]?.headers.get("idempotency-key")).not.toBe(first[0]?.headers.get("idempotency-key"));
   });
 
   it("caps the backoff at 12 hours", async () => {
@@ -232,22 +257,18 @@ describe("a transient failure", () => {
   });
 
   it("keeps when a note's troubles began across retries", async () => {
-    fixJitter(0.5);
+    fixJitter(0);
     const note = makeNote();
-    const began = new Date(Date.now() - HOUR_MS).toISOString();
-    await putRecord({
-      id: note.id,
-      state: "retrying",
-      attempts: 1,
-      updatedAt: began,
-      errorCode: "rate_limited",
-      firstFailureAt: began,
-    });
+    mockProvider(resendError(429, "rate_limit_exceeded", "Too many requests.", { "retry-after": "1" }));
+    await runQueue("notes", [messageOf(note)]);
+    const began = (await recordOf(note.id))?.firstFailureAt;
+    vi.restoreAllMocks();
     mockProvider(new TypeError("Network connection lost."));
 
     await runQueue("notes", [messageOf(note, { attempts: 2 })]);
 
-    expect(await recordOf(note.id)).toMatchObject({
+    const row = await ledgerNote(note.id);
+    expect(JSON.parse((row as unknown as { record: string }).record)).toMatchObject({
       state: "retrying",
       attempts: 2,
       errorCode: "network_error",
@@ -267,14 +288,18 @@ describe("a transient failure", () => {
         }),
     );
 
-    const result = await runQueue("notes", [message], { ...env, MAIL_TIMEOUT_SECONDS: "1" } as unknown as Env);
+    const result = await runQueue(
+      "notes",
+      [message],
+      envWith({ MAIL_TIMEOUT_SECONDS: "1" } as unknown as Partial<Env>),
+    );
 
     expect(result.retryMessages).toEqual([{ msgId: message.id, delaySeconds: 15 }]);
   });
 });
 
 describe("never twice", () => {
-  it("sends notes whose request went unanswered again with the same key and the same body", async () => {
+  it("sends notes whose request went unanswered again as the identical request: same key, same bytes", async () => {
     fixJitter(0.5);
     const notes = makeNotes(2);
     const first = mockProvider(new DOMException("The operation was aborted due to timeout", "TimeoutError"));
@@ -295,109 +320,77 @@ describe("never twice", () => {
     for (const note of notes) expect(await recordOf(note.id)).toMatchObject({ state: "sent", attempts: 2 });
   });
 
-  it("regroups: an unanswered request's notes go under its key, new notes under a key of their own", async () => {
+  it("sends an unanswered request whole, even when Queues brings back only part of it", async () => {
     fixJitter(0.5);
-    const [a, b, c] = makeNotes(3) as [
-      ReturnType<typeof makeNote>,
-      ReturnType<typeof makeNote>,
-      ReturnType<typeof makeNote>,
-    ];
+    const [a, b, c] = byId(makeNotes(3)) as [TestNote, TestNote, TestNote];
     const first = mockProvider(resendError(500, "internal_server_error", "An unexpected error occurred."));
     await runQueue("notes", [messageOf(a), messageOf(b)]);
     vi.restoreAllMocks();
     const second = mockProvider(resendAccepted, resendAccepted);
 
-    const messages = [messageOf(c), messageOf(b, { attempts: 2 }), messageOf(a, { attempts: 2 })];
+    // b's message is elsewhere in the queue; c is new.
+    const messages = [messageOf(c), messageOf(a, { attempts: 2 })];
     const result = await runQueue("notes", messages);
 
     expect(second).toHaveLength(2);
-    expect(second[0]?.headers.get("idempotency-key")).toBe(first[0]?.headers.get("idempotency-key"));
-    expect(second[0]?.body).toEqual(resendEmails([a, b]));
-    expect(second[1]?.headers.get("idempotency-key")).not.toBe(first[0]?.headers.get("idempotency-key"));
-    expect(second[1]?.body).toEqual(resendEmails([c]));
+    const [resent, fresh] = second;
+    expect(resent?.headers.get("idempotency-key")).toBe(first[0]?.headers.get("idempotency-key"));
+    // b's frame comes from the ledger: the body is byte for byte the first one.
+    expect(resent?.body).toEqual(first[0]?.body);
+    expect(fresh?.headers.get("idempotency-key")).not.toBe(first[0]?.headers.get("idempotency-key"));
+    expect(fresh?.body).toEqual(resendEmails([c]));
     expect(sorted(result.explicitAcks)).toEqual(sorted(ids(messages)));
-  });
-
-  it("sends part of an unanswered request under its key, and once that is answered frees the rest", async () => {
-    fixJitter(0.5);
-    const [a, b] = makeNotes(2) as [ReturnType<typeof makeNote>, ReturnType<typeof makeNote>];
-    const first = mockProvider(resendError(502, "", ""));
-    await runQueue("notes", [messageOf(a), messageOf(b)]);
-    const key = first[0]?.headers.get("idempotency-key");
-    vi.restoreAllMocks();
-
-    const partial = mockProvider(resendAccepted);
-    await runQueue("notes", [messageOf(a, { attempts: 2 })]);
-    vi.restoreAllMocks();
-    const rest = mockProvider(resendAccepted);
-    const result = await runQueue("notes", [messageOf(b, { attempts: 2 })]);
-
-    expect(partial[0]?.headers.get("idempotency-key")).toBe(key);
-    expect(rest[0]?.headers.get("idempotency-key")).not.toBe(key);
-    expect(result.explicitAcks).toHaveLength(1);
-    expect(await recordOf(a.id)).toMatchObject({ state: "sent" });
     expect(await recordOf(b.id)).toMatchObject({ state: "sent" });
+    vi.restoreAllMocks();
+
+    // When b's own message comes, nothing is left to send.
+    const none = mockProvider();
+    const late = messageOf(b, { attempts: 2 });
+    expect((await runQueue("notes", [late])).explicitAcks).toEqual([late.id]);
+    expect(none).toHaveLength(0);
   });
 
-  it("does not send under a fresh key what the provider says went out under the old one (409)", async () => {
+  it("dead-letters as possibly sent, without a request, the notes of a request unanswered past the key's window", async () => {
     fixJitter(0.5);
-    const [a, b] = makeNotes(2) as [ReturnType<typeof makeNote>, ReturnType<typeof makeNote>];
+    const [a, b] = makeNotes(2) as [TestNote, TestNote];
     mockProvider(new DOMException("The operation was aborted due to timeout", "TimeoutError"));
     await runQueue("notes", [messageOf(a), messageOf(b)]);
+    await ageRequests(23 * HOUR_MS);
     vi.restoreAllMocks();
-    const requests = mockProvider(
-      resendError(409, "invalid_idempotent_request", "Same idempotency key used with a different request payload."),
-    );
-
-    const message = messageOf(a, { attempts: 2 });
-    const result = await runQueue("notes", [message]);
-
-    expect(requests).toHaveLength(1);
-    expect(result.explicitAcks).toEqual([message.id]);
-    expect(result.retryMessages).toEqual([]);
-    expect(await recordOf(a.id)).toMatchObject({ state: "failed", errorCode: "possibly_sent" });
-    expect(await deadLetterOf(a.id)).toMatchObject({ reason: "possibly_sent", possiblySent: true });
-  });
-
-  it("dead-letters as possibly sent a note whose unanswered key the provider has forgotten", async () => {
-    const note = makeNote();
-    const then = new Date(Date.now() - 25 * HOUR_MS).toISOString();
-    await putRecord({
-      id: note.id,
-      state: "retrying",
-      attempts: 9,
-      updatedAt: then,
-      errorCode: "rate_limited",
-      firstFailureAt: then,
-      requestKey: "notepipe-v1-forgotten",
-      requestKeyAt: then,
-      requestSize: 1,
-    });
     const requests = mockProvider();
 
-    const message = messageOf(note, { attempts: 10 });
+    const message = messageOf(a, { attempts: 10 });
     const result = await runQueue("notes", [message]);
 
     expect(requests).toHaveLength(0);
     expect(result.explicitAcks).toEqual([message.id]);
-    expect(await deadLetterOf(note.id)).toMatchObject({
-      reason: "possibly_sent",
-      possiblySent: true,
-      attempts: 10,
-      firstFailureAt: then,
-    });
+    for (const note of [a, b]) {
+      expect(await deadLetterOf(note.id)).toMatchObject({ reason: "possibly_sent", possiblySent: true });
+    }
+    expect(await recordOf(a.id)).toMatchObject({ state: "failed", errorCode: "possibly_sent" });
+  });
+
+  it("keeps a request that met only 429s free to go under a new key: nothing was sent", async () => {
+    fixJitter(0);
+    const note = makeNote();
+    mockProvider(resendError(429, "rate_limit_exceeded", "Too many requests.", { "retry-after": "1" }));
+    await runQueue("notes", [messageOf(note)]);
+    await ageRequests(25 * HOUR_MS);
+    vi.restoreAllMocks();
+    const requests = mockProvider(resendAccepted);
+
+    await runQueue("notes", [messageOf(note, { attempts: 2 })]);
+
+    expect(requests).toHaveLength(1);
+    expect(await recordOf(note.id)).toMatchObject({ state: "sent" });
   });
 
   it("acks a note that is already sent without sending it again", async () => {
-    const [sent, fresh] = makeNotes(2) as [ReturnType<typeof makeNote>, ReturnType<typeof makeNote>];
-    const sentRecord: StatusRecord = {
-      id: sent.id,
-      state: "sent",
-      attempts: 1,
-      updatedAt: "2026-11-20T10:00:00.000Z",
-      providerId: "re_1",
-    };
-    await putRecord(sentRecord);
+    const [sent, fresh] = makeNotes(2) as [TestNote, TestNote];
+    mockProvider(resendAccepted);
+    await runQueue("notes", [messageOf(sent)]);
+    const sentRecord = await recordOf(sent.id);
+    vi.restoreAllMocks();
     const requests = mockProvider(resendAccepted);
 
     const messages = [messageOf(sent), messageOf(fresh)];
@@ -409,50 +402,53 @@ describe("never twice", () => {
     expect(await recordOf(sent.id)).toEqual(sentRecord);
   });
 
-  it("makes no request at all when every note is sent or later", async () => {
+  it("makes no request at all when every note is sent or later, however stale KV is", async () => {
     const notes = makeNotes(3);
-    for (const [i, state] of (["sent", "delivered", "bounced"] as const).entries()) {
-      await putRecord({
-        id: (notes[i] as (typeof notes)[0]).id,
-        state,
-        attempts: 1,
-        updatedAt: "2026-11-20T10:00:00.000Z",
-      });
-    }
+    mockProvider(resendAccepted);
+    await runQueue(
+      "notes",
+      notes.map((note) => messageOf(note)),
+    );
+    // KV lags or lost the records: the ledger decides, not KV.
+    for (const note of notes) await env.STATUS.delete(statusKey(note.id));
+    vi.restoreAllMocks();
     const requests = mockProvider();
 
-    const messages = notes.map((note) => messageOf(note));
+    const messages = notes.map((note) => messageOf(note, { attempts: 2 }));
     const result = await runQueue("notes", messages);
 
     expect(requests).toHaveLength(0);
     expect(sorted(result.explicitAcks)).toEqual(sorted(ids(messages)));
   });
 
-  it("acks a redelivered note that already failed, but sends it when ops replays it", async () => {
+  it("acks a redelivered note that already failed, and sends it only for the replay ops started", async () => {
     const note = makeNote();
-    await putRecord({
-      id: note.id,
-      state: "failed",
-      attempts: 1,
-      updatedAt: "2026-11-20T10:00:00.000Z",
-      errorCode: "rejected",
-    });
+    mockProvider(Response.json({ data: [], errors: [{ index: 0, message: "Invalid `to` field." }] }));
+    await runQueue("notes", [messageOf(note)]);
+    vi.restoreAllMocks();
     const none = mockProvider();
     const redelivered = messageOf(note);
-    expect((await runQueue("notes", [redelivered])).explicitAcks).toEqual([redelivered.id]);
+    const stale = messageOf(note, { replayedAt: 1_790_000_000_001 });
+    expect(sorted((await runQueue("notes", [redelivered, stale])).explicitAcks)).toEqual(
+      sorted(ids([redelivered, stale])),
+    );
     expect(none).toHaveLength(0);
     vi.restoreAllMocks();
 
+    const token = Date.now();
+    const started = await ledger().beginReplay([note.id], token, false);
+    expect(started.replay.map((entry) => entry.id)).toEqual([note.id]);
     const requests = mockProvider(resendAccepted);
-    const replay = messageOf(note, { replayedAt: Date.now() });
+    const replay = messageOf(note, { replayedAt: token });
     const result = await runQueue("notes", [replay]);
 
     expect(requests).toHaveLength(1);
     expect(result.explicitAcks).toEqual([replay.id]);
     expect(await recordOf(note.id)).toMatchObject({ state: "sent" });
+    expect(await deadLetterOf(note.id)).toBeNull();
   });
 
-  it("sends a note queued twice in one batch once, and retries the second copy", async () => {
+  it("sends a note queued twice in one batch once, and acks both copies", async () => {
     const note = makeNote();
     const requests = mockProvider(resendAccepted);
     const [original, copy] = [messageOf(note), messageOf(note)] as const;
@@ -461,8 +457,7 @@ describe("never twice", () => {
 
     expect(requests).toHaveLength(1);
     expect(requests[0]?.body).toHaveLength(1);
-    expect(result.explicitAcks).toEqual([original.id]);
-    expect(result.retryMessages).toEqual([{ msgId: copy.id, delaySeconds: 60 }]);
+    expect(sorted(result.explicitAcks)).toEqual(sorted([original.id, copy.id]));
   });
 });
 
@@ -488,11 +483,13 @@ describe("a pipeline-level failure", () => {
     for (const note of notes) {
       expect(await recordOf(note.id)).toMatchObject({ state: "retrying", errorCode: "sender_not_verified" });
       expect(await deadLetterOf(note.id)).toBeNull();
+      // Refused as a whole, so nothing went out: the notes are no request's any more.
+      expect(await ledgerNote(note.id)).toMatchObject({ request_key: null });
     }
     expect(logged).toHaveBeenCalledTimes(1);
     const line = String(logged.mock.calls[0]?.[0]);
     expect(line).toContain("PIPELINE FAILURE sender_not_verified");
-    expect(line).toContain("3 note(s) wait 3600 s");
+    expect(line).toContain("3 note(s) wait until");
     expect(line).not.toContain(TEST_MAIL_API_KEY);
     expect(line).not.toMatch(/[a-z0-9]@[a-z]/i);
   });
@@ -514,6 +511,11 @@ describe("a pipeline-level failure", () => {
 
     expect(result.retryMessages).toHaveLength(2);
     expect(recordWrites()).toBe(0);
+    // Nor does the ledger count them as behind KV: the repair has nothing to write either.
+    for (const note of notes) {
+      const row = await ledgerNote(note.id);
+      expect(row?.kv_version).toBe(row?.version);
+    }
   });
 
   it("waits out a used-up quota's Retry-After when it is longer than an hour", async () => {
@@ -532,8 +534,8 @@ describe("a pipeline-level failure", () => {
 
   it("sends nothing more from the batch once a request is rate-limited", async () => {
     fixJitter(0);
-    const [a, c] = makeNotes(2) as [ReturnType<typeof makeNote>, ReturnType<typeof makeNote>];
-    mockProvider(resendError(500, "internal_server_error", "An unexpected error occurred."));
+    const [a, c] = makeNotes(2) as [TestNote, TestNote];
+    const first = mockProvider(resendError(500, "internal_server_error", "An unexpected error occurred."));
     await runQueue("notes", [messageOf(a)]);
     vi.restoreAllMocks();
     fixJitter(0);
@@ -546,38 +548,26 @@ describe("a pipeline-level failure", () => {
 
     expect(requests).toHaveLength(1);
     expect(retryOrder(result)).toEqual(retried(ids(messages), 2));
-    expect((await recordOf(a.id))?.requestKey).toBe(requests[0]?.headers.get("idempotency-key"));
+    // a's request may have gone out the first time: it stays held, under its key.
+    expect(await ledgerNote(a.id)).toMatchObject({ request_key: first[0]?.headers.get("idempotency-key") });
     expect(await recordOf(c.id)).toMatchObject({ state: "retrying", errorCode: "rate_limited" });
   });
 
-  it("holds the batch without a request when the mail settings are invalid, keeping any request key", async () => {
+  it("holds the batch without a request or a ledger call when the mail settings are invalid", async () => {
     const logged = vi.spyOn(console, "error").mockImplementation(() => {});
     const note = makeNote();
-    const then = new Date(Date.now() - HOUR_MS).toISOString();
-    await putRecord({
-      id: note.id,
-      state: "retrying",
-      attempts: 1,
-      updatedAt: then,
-      errorCode: "timeout",
-      requestKey: "notepipe-v1-unanswered",
-      requestKeyAt: then,
-      requestSize: 3,
-    });
     const message = messageOf(note, { attempts: 2 });
     const requests = mockProvider();
 
-    const result = await runQueue("notes", [message], { ...env, MAIL_PROVIDER: "sendgrid" } as unknown as Env);
+    const result = await runQueue(
+      "notes",
+      [message],
+      envWith({ MAIL_PROVIDER: "sendgrid" } as unknown as Partial<Env>),
+    );
 
     expect(requests).toHaveLength(0);
     expect(result.retryMessages).toEqual([{ msgId: message.id, delaySeconds: 3600 }]);
-    expect(await recordOf(note.id)).toMatchObject({
-      state: "retrying",
-      errorCode: "config_invalid",
-      requestKey: "notepipe-v1-unanswered",
-      requestKeyAt: then,
-      requestSize: 3,
-    });
+    expect(await ledgerNote(note.id)).toBeNull();
     expect(String(logged.mock.calls[0]?.[0])).toContain('MAIL_PROVIDER must be "resend" or "postmark"');
   });
 });

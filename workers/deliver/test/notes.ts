@@ -6,8 +6,8 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, type QueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { encodeFrame, noteIdToUuid } from "@notepipe/frame";
-import type { DeadLetter, NoteMessage, StatusRecord } from "@notepipe/pipeline";
-import { deadLetterKey, statusKey } from "@notepipe/pipeline";
+import type { NoteMessage, StatusRecord } from "@notepipe/pipeline";
+import { statusKey } from "@notepipe/pipeline";
 import { vi } from "vitest";
 import worker from "../src/index.ts";
 
@@ -93,19 +93,11 @@ export async function recordOf(id: string): Promise<StatusRecord | null> {
   return env.STATUS.get<StatusRecord>(statusKey(id), "json");
 }
 
-export async function deadLetterOf(id: string): Promise<DeadLetter | null> {
-  return env.STATUS.get<DeadLetter>(deadLetterKey(id), "json");
-}
-
 /** Seconds until `key` expires, from KV's listing. */
 export async function secondsToLive(key: string): Promise<number | undefined> {
   const { keys } = await env.STATUS.list({ prefix: key });
   const expiration = keys.find((entry) => entry.name === key)?.expiration;
   return expiration === undefined ? undefined : expiration - Math.floor(Date.now() / 1000);
-}
-
-export async function putRecord(record: StatusRecord): Promise<void> {
-  await env.STATUS.put(statusKey(record.id), JSON.stringify(record));
 }
 
 /** One request the Worker made to the provider. */
@@ -116,7 +108,7 @@ export interface SeenRequest {
 }
 
 /** What the fake provider answers a request with: a Response, a thrown error, or a function of the request. */
-export type Reply = Response | Error | ((request: SeenRequest) => Response);
+export type Reply = Response | Error | ((request: SeenRequest) => Response | Promise<Response>);
 
 /**
  * Stands in for the provider at the fetch boundary: answers the Worker's requests with `replies`
@@ -172,4 +164,42 @@ export function byId(notes: TestNote[]): TestNote[] {
 /** Makes every jittered delay take the top (1) or the bottom (0) of its range. */
 export function fixJitter(value: number): void {
   vi.spyOn(Math, "random").mockReturnValue(value);
+}
+
+/**
+ * A Resend that keeps Idempotency-Keys as the real one does: the same key with the same body
+ * replays the stored answer and sends nothing; with another body it is 409
+ * `invalid_idempotent_request`. `emails` counts the emails it really sent, per note id.
+ */
+export function idempotentResend(): { requests: SeenRequest[]; emails: Map<string, number> } {
+  const stored = new Map<string, { body: string; response: unknown }>();
+  const emails = new Map<string, number>();
+  const requests = mockProvider();
+  vi.mocked(globalThis.fetch).mockImplementation(async (input, init) => {
+    const request = new Request(input, init);
+    const text = await request.text();
+    const entry: SeenRequest = { url: request.url, headers: request.headers, body: JSON.parse(text) };
+    requests.push(entry);
+    const key = request.headers.get("idempotency-key") ?? "";
+    const kept = stored.get(key);
+    if (kept !== undefined) {
+      if (kept.body !== text) {
+        return resendError(
+          409,
+          "invalid_idempotent_request",
+          "Same idempotency key used with a different request payload.",
+        );
+      }
+      return Response.json(kept.response);
+    }
+    const sent = entry.body as { headers: Record<string, string> }[];
+    for (const email of sent) {
+      const id = email.headers["X-Notepipe-Note-Id"] as string;
+      emails.set(id, (emails.get(id) ?? 0) + 1);
+    }
+    const response = { data: sent.map((_, i) => ({ id: `re_${key.slice(-6)}_${i}` })), errors: [] };
+    stored.set(key, { body: text, response });
+    return Response.json(response);
+  });
+  return { requests, emails };
 }

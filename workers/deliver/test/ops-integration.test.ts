@@ -1,37 +1,43 @@
 /**
- * The ops API (/ops) inside workerd, called on its Hono sub-app against the test's KV: who gets in,
- * what a listing shows and hides, how it pages, what a replay puts back on the queue (once), what
- * a discard leaves behind, and what the counts say.
+ * The ops API (/ops) inside workerd, called on its Hono sub-app, over dead letters that deliver
+ * filed itself (the real consumers, a mocked provider, the real ledger): who gets in, what a
+ * listing shows and hides, how it pages, what a replay puts back on the queue (once, and never a
+ * note that went out), what a discard leaves behind, and what the counts say.
  */
 
 import { env, exports } from "cloudflare:workers";
-import { deadLetterKey, type StatusMetadata, statusKey } from "@notepipe/pipeline";
+import type { DeadLetterListing, DeadLetterView, OpsStats, ReplayAnswer, StatusMetadata } from "@notepipe/pipeline";
+import { statusKey } from "@notepipe/pipeline";
 import { describe, expect, it } from "vitest";
 import { parseOpsTokens } from "../src/ops/auth.ts";
 import { maskRecipient } from "../src/ops/list-dead-letters.ts";
 import { MAX_REPLAY_PER_REQUEST, REPLAY_DELAY_SECONDS } from "../src/ops/replay-dead-letters.ts";
-import { putRecord } from "../src/status-store.ts";
 import { TEST_OPS_TOKENS } from "./http-config.ts";
+import { deadLetterOf, envWith, faultyKv, faultyLedger, ledger, ledgerNote } from "./ledger.ts";
 import {
   byId,
-  deadLetterOf,
   makeNote,
   makeNotes,
+  messageOf,
   mockProvider,
+  rawMessage,
   recordOf,
   resendAccepted,
+  resendError,
   runQueue,
-  type TestMessage,
 } from "./notes.ts";
 import {
-  envWith,
+  consume,
+  deadLetterAfterRetries,
+  deadLetterAsPossiblySent,
+  deadLetterAsRejected,
+  lastFailedAt,
   OPS_TOKEN,
   opsRequest,
   postJson,
   recordingQueue,
-  type SentBatch,
-  seedDeadLetter,
-  TEN_MINUTES_AGO,
+  replayedMessages,
+  sentMessages,
 } from "./ops.ts";
 
 const ROUTES: [method: string, path: string][] = [
@@ -45,6 +51,43 @@ const ROUTES: [method: string, path: string][] = [
 async function errorOf(res: Response): Promise<{ status: number; error: string; message: string }> {
   const body = (await res.json()) as { error: string; message: string };
   return { status: res.status, ...body };
+}
+
+async function list(query: string): Promise<DeadLetterListing> {
+  const res = await opsRequest(`/ops/dead-letters?${query}`);
+  expect(res.status).toBe(200);
+  return (await res.json()) as DeadLetterListing;
+}
+
+/** Every entry the listing shows for `query`, over all its pages. */
+async function listAll(query: string): Promise<DeadLetterView[]> {
+  const entries: DeadLetterView[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: DeadLetterListing = await list(`${query}${cursor === null ? "" : `&cursor=${cursor}`}`);
+    entries.push(...page.deadLetters);
+    cursor = page.cursor;
+  } while (cursor !== null);
+  return entries;
+}
+
+async function replay(body: unknown, environment: Env = env): Promise<ReplayAnswer> {
+  const res = await postJson("/ops/dead-letters/replay", body, environment);
+  expect(res.status).toBe(200);
+  return (await res.json()) as ReplayAnswer;
+}
+
+/** A replay against a queue that records what it is sent. */
+function replayer() {
+  const { queue, batches } = recordingQueue();
+  const environment = envWith({ NOTES_QUEUE: queue });
+  return { batches, environment, replay: (body: unknown) => replay(body, environment) };
+}
+
+async function stats(): Promise<OpsStats> {
+  const res = await opsRequest("/ops/stats");
+  expect(res.status).toBe(200);
+  return (await res.json()) as OpsStats;
 }
 
 describe("ops auth", () => {
@@ -109,28 +152,42 @@ describe("ops auth", () => {
 describe("GET /ops/dead-letters", () => {
   it("shows each entry's reason, counts and times, the recipient masked, and never the frame", async () => {
     const note = makeNote("jane.doe@example.com");
-    const letter = await seedDeadLetter(note, { possiblySent: true, replayedAt: 1_790_000_500_000 });
+    await deadLetterAsRejected([note]);
+    const record = await recordOf(note.id);
 
-    const res = await opsRequest(`/ops/dead-letters?reason=sender_not_verified&limit=1000`);
+    const res = await opsRequest(`/ops/dead-letters?reason=rejected&limit=1000`);
     expect(res.status).toBe(200);
     expect(res.headers.get("cache-control")).toBe("no-store");
     const text = await res.text();
-    const { deadLetters } = JSON.parse(text) as { deadLetters: { id: string }[] };
+    const { deadLetters } = JSON.parse(text) as DeadLetterListing;
     expect(deadLetters.find((entry) => entry.id === note.id)).toEqual({
       id: note.id,
-      reason: "sender_not_verified",
-      message: letter.message,
-      attempts: 11,
-      firstFailureAt: letter.firstFailureAt,
-      lastFailureAt: letter.lastFailureAt,
-      possiblySent: true,
+      reason: "rejected",
+      message: "The mail provider rejected this email. The provider said: Invalid `to` field.",
+      attempts: 1,
+      firstFailureAt: record?.firstFailureAt,
+      lastFailureAt: record?.updatedAt,
+      possiblySent: false,
       recipient: "j***@example.com",
       acceptedAt: new Date(1_790_000_000_000).toISOString(),
-      replayedAt: new Date(1_790_000_500_000).toISOString(),
     });
-    expect(text).not.toContain(letter.frame);
+    expect(text).not.toContain(note.frame.toBase64());
     expect(text).not.toContain("jane.doe");
     expect(text).not.toContain(note.ciphertext.toBase64());
+  });
+
+  it("shows when a note that failed again had been replayed", async () => {
+    const note = makeNote();
+    await deadLetterAsRejected([note]);
+    const { batches, replay } = replayer();
+    await replay({ ids: [note.id] });
+    const replayedAt = sentMessages(batches)[0]?.body.replayedAt as number;
+
+    await deadLetterAsRejected([note], { replayedAt });
+
+    expect((await deadLetterOf(note.id))?.replayedAt).toBe(replayedAt);
+    const entries = await listAll("reason=rejected&limit=1000");
+    expect(entries.find((entry) => entry.id === note.id)?.replayedAt).toBe(new Date(replayedAt).toISOString());
   });
 
   it("masks every address to its first character and domain", () => {
@@ -141,50 +198,62 @@ describe("GET /ops/dead-letters", () => {
 
   it("shows null for a recipient it cannot read from a damaged frame", async () => {
     const note = makeNote();
-    await seedDeadLetter(note, { reason: "undecodable", frame: "TlAB" });
-    const { deadLetters } = (await (await opsRequest("/ops/dead-letters?reason=undecodable")).json()) as {
-      deadLetters: { id: string; recipient: string | null }[];
-    };
-    expect(deadLetters.find((entry) => entry.id === note.id)?.recipient).toBeNull();
+    const frame = note.frame.slice();
+    frame[22] = 0x20; // a space in the recipient
+    mockProvider();
+    await consume([rawMessage({ frame, acceptedAt: 1_790_000_000_000 })]);
+
+    const entries = await listAll("reason=undecodable&limit=1000");
+    expect(entries.find((entry) => entry.id === note.id)).toMatchObject({ reason: "undecodable", recipient: null });
   });
 
-  it("pages through every entry with the cursor, each once", async () => {
+  it("pages through every entry in id order with the cursor, each once", async () => {
     const notes = makeNotes(5);
-    for (const note of notes) await seedDeadLetter(note, { reason: "quota_exceeded" });
+    await deadLetterAsRejected(notes);
 
     const seen: string[] = [];
     let cursor: string | null = null;
-    let pages = 0;
     do {
-      const query: string = `reason=quota_exceeded&limit=2${cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`}`;
-      const page = (await (await opsRequest(`/ops/dead-letters?${query}`)).json()) as {
-        deadLetters: { id: string }[];
-        cursor: string | null;
-      };
+      const page: DeadLetterListing = await list(
+        `reason=rejected&limit=2${cursor === null ? "" : `&cursor=${cursor}`}`,
+      );
       expect(page.deadLetters.length).toBeLessThanOrEqual(2);
+      if (page.cursor !== null) expect(page.cursor).toBe(page.deadLetters.at(-1)?.id);
       seen.push(...page.deadLetters.map((entry) => entry.id));
       cursor = page.cursor;
-      pages++;
-    } while (cursor !== null && pages < 20);
+    } while (cursor !== null);
 
-    expect(cursor).toBeNull();
-    expect(pages).toBeGreaterThanOrEqual(3);
-    expect([...seen].sort()).toEqual(notes.map((note) => note.id).sort());
+    expect(seen).toEqual([...seen].sort());
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen).toEqual(expect.arrayContaining(notes.map((note) => note.id)));
+  });
+
+  it("answers at most 200 entries a page, whatever the limit, and a cursor to the rest", async () => {
+    const notes = makeNotes(201);
+    await deadLetterAsRejected(notes.slice(0, 100));
+    await deadLetterAsRejected(notes.slice(100, 200));
+    await deadLetterAsRejected(notes.slice(200));
+
+    const page = await list("reason=rejected&limit=1000");
+
+    expect(page.deadLetters).toHaveLength(200);
+    expect(page.cursor).toBe(page.deadLetters.at(-1)?.id);
   });
 
   it("filters by reason and by the time of the last failure", async () => {
-    const [old, recent] = [makeNote(), makeNote()];
-    await seedDeadLetter(old, { reason: "auth_failed", lastFailureAt: "2026-01-01T00:00:00.000Z" });
-    await seedDeadLetter(recent, { reason: "auth_failed", lastFailureAt: "2026-06-01T00:00:00.000Z" });
+    const [old, recent] = makeNotes(2);
+    if (!old || !recent) throw new Error("two notes");
+    await deadLetterAfterRetries([old, recent]);
+    await lastFailedAt(old.id, "2026-01-01T00:00:00.000Z");
+    await lastFailedAt(recent.id, "2026-06-01T00:00:00.000Z");
 
-    const list = async (query: string) =>
-      ((await (await opsRequest(`/ops/dead-letters?${query}`)).json()) as { deadLetters: { id: string }[] }).deadLetters
-        .map((entry) => entry.id)
-        .filter((id) => id === old.id || id === recent.id);
+    const ids = async (query: string) =>
+      (await listAll(query)).map((entry) => entry.id).filter((id) => id === old.id || id === recent.id);
 
-    expect((await list("reason=auth_failed&limit=1000")).sort()).toEqual([old.id, recent.id].sort());
-    expect(await list("reason=auth_failed&since=2026-03-01T00:00:00Z&limit=1000")).toEqual([recent.id]);
-    expect(await list("reason=rejected&limit=1000")).toEqual([]);
+    expect(await ids("reason=sender_not_verified&limit=1000")).toEqual([old.id, recent.id].sort());
+    expect(await ids("reason=sender_not_verified&since=2026-03-01T00:00:00Z&limit=1000")).toEqual([recent.id]);
+    expect(await ids("since=2026-03-01T00:00:00Z&limit=1000")).toEqual([recent.id]);
+    expect(await ids("reason=rejected&limit=1000")).toEqual([]);
   });
 
   it.each([
@@ -193,6 +262,7 @@ describe("GET /ops/dead-letters", () => {
     ["limit=ten", "limit"],
     ["reason=no_such_reason", "reason"],
     ["since=yesterday", "since"],
+    ["cursor=not-an-id", "cursor"],
     ["colour=blue", "colour"],
   ])("refuses ?%s with 400 naming %s", async (query, field) => {
     const res = await opsRequest(`/ops/dead-letters?${query}`);
@@ -206,31 +276,33 @@ describe("GET /ops/dead-letters", () => {
     expect(res.status).toBe(405);
     expect(res.headers.get("allow")).toBe("GET");
   });
+
+  it("answers 503 retry_later when the ledger does not answer", async () => {
+    const environment = envWith({ LEDGER: faultyLedger(env.LEDGER, { before: new Set(["listDeadLetters"]) }) });
+    const res = await opsRequest("/ops/dead-letters", {}, environment);
+    expect(await errorOf(res)).toEqual({
+      status: 503,
+      error: "retry_later",
+      message: "The delivery ledger did not answer; retry in a few seconds.",
+    });
+    expect(res.headers.get("retry-after")).toBe("5");
+  });
 });
 
-/** Every message of every recorded sendBatch, with the batch's options. */
-function sentMessages(batches: SentBatch[]) {
-  return batches.flatMap((batch) => batch.messages.map((message) => ({ ...message, options: batch.options })));
-}
-
 describe("POST /ops/dead-letters/replay", () => {
-  it("puts each note back on the queue as v8 with replayedAt, sets it queued, and deletes its entry", async () => {
-    const notes = makeNotes(3);
-    for (const note of notes) await seedDeadLetter(note);
-    const { queue, batches } = recordingQueue();
+  it("puts each note back on the queue as v8 with replayedAt, and the note is queued in the ledger and in KV", async () => {
+    const notes = byId(makeNotes(3));
+    await deadLetterAsRejected(notes);
+    const { batches, replay } = replayer();
     const before = Date.now();
 
-    const res = await postJson(
-      "/ops/dead-letters/replay",
-      { ids: notes.map((note) => note.id) },
-      envWith({ NOTES_QUEUE: queue }),
-    );
+    const answer = await replay({ ids: notes.map((note) => note.id) });
 
-    expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({
+    expect(answer).toEqual({
       replayed: 3,
       skipped: 0,
       failed: 0,
+      skippedPossiblySent: 0,
       results: notes.map((note) => ({ id: note.id, outcome: "replayed" })),
     });
     expect(batches).toHaveLength(1);
@@ -246,179 +318,259 @@ describe("POST /ops/dead-letters/replay", () => {
       expect(await recordOf(note.id)).toEqual({
         id: note.id,
         state: "queued",
-        attempts: 11,
-        updatedAt: new Date(body?.replayedAt as number).toISOString(),
+        attempts: 1,
+        updatedAt: expect.any(String),
       });
       const { metadata } = await env.STATUS.getWithMetadata<StatusMetadata>(statusKey(note.id));
       expect(metadata).toEqual({ state: "queued" });
+      const row = await ledgerNote(note.id);
+      expect(row).toMatchObject({ state: "queued", dead: 0 });
+      expect(row?.kv_version).toBe(row?.version);
     }
   });
 
-  it("replayed twice sends each note once, and deliver mails each once", async () => {
+  it("replayed twice sends each note once, deliver mails each once, and a third replay finds them sent", async () => {
     const notes = makeNotes(2);
-    for (const note of notes) await seedDeadLetter(note);
-    const { queue, batches } = recordingQueue();
-    const environment = envWith({ NOTES_QUEUE: queue });
+    await deadLetterAsRejected(notes);
+    const { batches, replay } = replayer();
     const ids = notes.map((note) => note.id);
 
-    const first = await (await postJson("/ops/dead-letters/replay", { ids }, environment)).json();
-    const second = await (await postJson("/ops/dead-letters/replay", { ids }, environment)).json();
+    const first = await replay({ ids });
+    const second = await replay({ ids });
 
     expect(first).toMatchObject({ replayed: 2, skipped: 0, failed: 0 });
     expect(second).toEqual({
       replayed: 0,
       skipped: 2,
       failed: 0,
-      results: ids.map((id) => ({ id, outcome: "skipped", reason: "not_found" })),
+      skippedPossiblySent: 0,
+      results: ids.map((id) => ({ id, outcome: "skipped", reason: "already_queued" })),
     });
     expect(sentMessages(batches)).toHaveLength(2);
 
     // What deliver makes of the replayed messages: one request, one email per note, state sent.
     const requests = mockProvider(resendAccepted);
-    const messages: TestMessage[] = sentMessages(batches).map((message, i) => ({
-      id: `replay-${i}`,
-      timestamp: new Date(),
-      attempts: 1,
-      body: message.body,
-    }));
-    const result = await runQueue("notes", messages);
-    expect(result.explicitAcks.sort()).toEqual(messages.map((message) => message.id).sort());
+    await consume(replayedMessages(batches));
     expect(requests).toHaveLength(1);
     expect(((requests[0]?.body ?? []) as { to: string[] }[]).map((email) => email.to[0])).toEqual(
       byId(notes).map((note) => note.recipient),
     );
     for (const note of notes) expect(await recordOf(note.id)).toMatchObject({ state: "sent" });
 
-    // And a third replay, now that they are sent, still sends nothing.
-    const third = await (await postJson("/ops/dead-letters/replay", { ids }, environment)).json();
-    expect(third).toMatchObject({ replayed: 0, skipped: 2 });
+    const third = await replay({ ids });
+    expect(third.results).toEqual(ids.map((id) => ({ id, outcome: "skipped", reason: "already_sent" })));
     expect(sentMessages(batches)).toHaveLength(2);
   });
 
-  it("skips a note already sent (deleting its stale entry), one already queued, and one that cannot decode", async () => {
-    const [sent, queued, broken] = makeNotes(3);
-    if (!sent || !queued || !broken) throw new Error("three notes");
-    await seedDeadLetter(sent, {}, { state: "delivered", providerId: "re_1" });
-    await seedDeadLetter(queued, {}, { state: "queued" });
-    await seedDeadLetter(broken, { reason: "undecodable", frame: "TlABAA==" }, { state: "failed" });
-    const { queue, batches } = recordingQueue();
+  it("refuses a dead-lettered note that a delivery webhook says went out after all", async () => {
+    const note = makeNote();
+    await deadLetterAsRejected([note]);
+    await ledger().applyEvent({ noteId: note.id, state: "delivered", eventId: "msg_delivered_1" });
+    const { batches, replay } = replayer();
 
-    const res = await postJson(
-      "/ops/dead-letters/replay",
-      { ids: [sent.id, queued.id, broken.id] },
-      envWith({ NOTES_QUEUE: queue }),
-    );
+    expect((await replay({ ids: [note.id] })).results).toEqual([
+      { id: note.id, outcome: "skipped", reason: "already_sent" },
+    ]);
+    expect(batches).toEqual([]);
+    expect(await deadLetterOf(note.id)).toBeNull();
+  });
 
-    expect(await res.json()).toEqual({
+  it("skips an id with no dead letter, a note back in the queue, and a frame that cannot decode", async () => {
+    const [queued, damaged] = makeNotes(2);
+    if (!queued || !damaged) throw new Error("two notes");
+    await deadLetterAsRejected([queued]);
+    await replayer().replay({ ids: [queued.id] });
+    const frame = damaged.frame.slice();
+    frame[22] = 0x20;
+    mockProvider();
+    await consume([rawMessage({ frame, acceptedAt: 1_790_000_000_000 })]);
+    const unknown = crypto.randomUUID();
+    const { batches, replay } = replayer();
+
+    const answer = await replay({ ids: [unknown, queued.id, damaged.id] });
+
+    expect(answer).toEqual({
       replayed: 0,
       skipped: 3,
       failed: 0,
+      skippedPossiblySent: 0,
       results: [
-        { id: sent.id, outcome: "skipped", reason: "already_sent" },
+        { id: unknown, outcome: "skipped", reason: "not_found" },
         { id: queued.id, outcome: "skipped", reason: "already_queued" },
-        { id: broken.id, outcome: "skipped", reason: "undecodable" },
+        { id: damaged.id, outcome: "skipped", reason: "undecodable" },
       ],
     });
-    expect(batches).toHaveLength(0);
-    expect(await deadLetterOf(sent.id)).toBeNull();
-    expect(await recordOf(sent.id)).toMatchObject({ state: "delivered" });
-    expect(await deadLetterOf(queued.id)).not.toBeNull();
-    expect(await deadLetterOf(broken.id)).not.toBeNull();
+    expect(batches).toEqual([]);
+    expect(await deadLetterOf(damaged.id)).not.toBeNull();
   });
 
-  it("counts a refused send as failed and leaves the entry and the state as they were", async () => {
+  it("skips a possibly-sent entry, even by id, unless the body says includePossiblySent", async () => {
+    const [maybe, rejected] = makeNotes(2);
+    if (!maybe || !rejected) throw new Error("two notes");
+    await deadLetterAsPossiblySent([maybe]);
+    await deadLetterAsRejected([rejected]);
+    expect(await deadLetterOf(maybe.id)).toMatchObject({ reason: "possibly_sent", possiblySent: true });
+    const { batches, replay } = replayer();
+
+    const cautious = await replay({ ids: [maybe.id, rejected.id] });
+
+    expect(cautious).toEqual({
+      replayed: 1,
+      skipped: 1,
+      failed: 0,
+      skippedPossiblySent: 1,
+      results: [
+        { id: maybe.id, outcome: "skipped", reason: "possibly_sent" },
+        { id: rejected.id, outcome: "replayed" },
+      ],
+    });
+    expect(await deadLetterOf(maybe.id)).not.toBeNull();
+    expect(await recordOf(maybe.id)).toMatchObject({ state: "failed", errorCode: "possibly_sent" });
+
+    const chosen = await replay({ ids: [maybe.id], includePossiblySent: true });
+
+    expect(chosen).toMatchObject({ replayed: 1, skipped: 0, skippedPossiblySent: 0 });
+    expect(sentMessages(batches).map((message) => message.body.frame)).toEqual([rejected.frame, maybe.frame]);
+    expect(await recordOf(maybe.id)).toMatchObject({ state: "queued" });
+  });
+
+  it("{all: true} leaves possibly-sent entries out and counts them, and replays them when asked", async () => {
+    const [maybe, rejected] = makeNotes(2);
+    if (!maybe || !rejected) throw new Error("two notes");
+    await deadLetterAsPossiblySent([maybe]);
+    await deadLetterAsRejected([rejected]);
+    const { replay } = replayer();
+
+    const everything = async (body: Record<string, unknown>) => {
+      const answers: ReplayAnswer[] = [];
+      let cursor: string | null | undefined = null;
+      do {
+        answers.push(await replay({ ...body, ...(cursor === null ? {} : { cursor }) }));
+        cursor = answers.at(-1)?.cursor;
+      } while (cursor !== null && cursor !== undefined);
+      return answers;
+    };
+    const outcomeOf = (answers: ReplayAnswer[], id: string) =>
+      answers.flatMap((answer) => answer.results).find((result) => result.id === id);
+
+    const cautious = await everything({ all: true });
+    expect(outcomeOf(cautious, maybe.id)).toEqual({ id: maybe.id, outcome: "skipped", reason: "possibly_sent" });
+    expect(outcomeOf(cautious, rejected.id)).toEqual({ id: rejected.id, outcome: "replayed" });
+    for (const answer of cautious) {
+      const possiblySent = answer.results.filter(
+        (result) => result.outcome === "skipped" && result.reason === "possibly_sent",
+      );
+      expect(answer.skippedPossiblySent).toBe(possiblySent.length);
+    }
+    expect(cautious.reduce((sum, answer) => sum + answer.skippedPossiblySent, 0)).toBeGreaterThanOrEqual(1);
+
+    const chosen = await everything({ all: true, includePossiblySent: true });
+    expect(outcomeOf(chosen, maybe.id)).toEqual({ id: maybe.id, outcome: "replayed" });
+    expect(chosen.every((answer) => answer.skippedPossiblySent === 0)).toBe(true);
+    expect(await deadLetterOf(maybe.id)).toBeNull();
+  });
+
+  it("replays only what matches since and reason, and goes on from the cursor", async () => {
+    const [early, late, other] = makeNotes(3);
+    if (!early || !late || !other) throw new Error("three notes");
+    await deadLetterAfterRetries([early, late]);
+    await deadLetterAsRejected([other]);
+    await lastFailedAt(early.id, "2026-02-01T00:00:00.000Z");
+    await lastFailedAt(late.id, "2026-04-01T00:00:00.000Z");
+    await lastFailedAt(other.id, "2026-04-01T00:00:00.000Z");
+    const { batches, replay } = replayer();
+
+    const filtered = await replay({ since: "2026-03-01T00:00:00Z", reason: "sender_not_verified" });
+
+    expect(filtered.results.filter((result) => [early.id, other.id].includes(result.id))).toEqual([]);
+    expect(filtered.results).toContainEqual({ id: late.id, outcome: "replayed" });
+    expect(filtered.cursor).toBeNull();
+    expect(sentMessages(batches).map((message) => message.body.frame)).toContainEqual(late.frame);
+    expect(await deadLetterOf(early.id)).not.toBeNull();
+    expect(await deadLetterOf(other.id)).not.toBeNull();
+  });
+
+  it("counts a refused send as failed and leaves the entry replayable, as it was", async () => {
     const note = makeNote();
-    await seedDeadLetter(note);
-    const { queue } = recordingQueue({ fail: true });
+    await deadLetterAsRejected([note]);
+    const failing = { now: true };
+    const { queue, batches } = recordingQueue(failing);
+    const environment = envWith({ NOTES_QUEUE: queue });
     const recordBefore = await recordOf(note.id);
+    const letterBefore = await deadLetterOf(note.id);
 
-    const res = await postJson("/ops/dead-letters/replay", { ids: [note.id] }, envWith({ NOTES_QUEUE: queue }));
-
-    expect(await res.json()).toEqual({
+    expect(await replay({ ids: [note.id] }, environment)).toEqual({
       replayed: 0,
       skipped: 0,
       failed: 1,
+      skippedPossiblySent: 0,
       results: [{ id: note.id, outcome: "failed", reason: "queue_unavailable" }],
     });
-    expect(await deadLetterOf(note.id)).not.toBeNull();
     expect(await recordOf(note.id)).toEqual(recordBefore);
+    expect(await deadLetterOf(note.id)).toEqual(letterBefore);
+
+    failing.now = false;
+    expect(await replay({ ids: [note.id] }, environment)).toMatchObject({ replayed: 1, failed: 0 });
+    expect(sentMessages(batches)).toHaveLength(1);
   });
 
   it("sends at most 100 messages per sendBatch call", async () => {
     const notes = makeNotes(150);
-    await Promise.all(notes.map((note) => seedDeadLetter(note, { reason: "request_invalid" })));
-    const { queue, batches } = recordingQueue();
+    await deadLetterAsRejected(notes.slice(0, 75));
+    await deadLetterAsRejected(notes.slice(75));
+    const { batches, replay } = replayer();
 
-    const res = await postJson(
-      "/ops/dead-letters/replay",
-      { ids: notes.map((note) => note.id) },
-      envWith({ NOTES_QUEUE: queue }),
-    );
-
-    expect(await res.json()).toMatchObject({ replayed: 150, skipped: 0, failed: 0 });
+    expect(await replay({ ids: notes.map((note) => note.id) })).toMatchObject({ replayed: 150, skipped: 0, failed: 0 });
     expect(batches.map((batch) => batch.messages.length)).toEqual([100, 50]);
   });
 
-  it("handles at most 300 ids per request and answers the rest as remaining", async () => {
+  it("handles at most 200 ids per request and answers the rest as remaining", async () => {
     const ids = Array.from({ length: MAX_REPLAY_PER_REQUEST + 5 }, () => crypto.randomUUID());
-    const { queue } = recordingQueue();
 
-    const body = (await (
-      await postJson("/ops/dead-letters/replay", { ids }, envWith({ NOTES_QUEUE: queue }))
-    ).json()) as {
-      skipped: number;
-      results: unknown[];
-      remaining: string[];
-    };
+    const answer = await replayer().replay({ ids });
 
-    expect(body.skipped).toBe(MAX_REPLAY_PER_REQUEST);
-    expect(body.results).toHaveLength(MAX_REPLAY_PER_REQUEST);
-    expect(body.remaining).toEqual(ids.slice(MAX_REPLAY_PER_REQUEST));
+    expect(MAX_REPLAY_PER_REQUEST).toBe(200);
+    expect(answer.skipped).toBe(MAX_REPLAY_PER_REQUEST);
+    expect(answer.results).toHaveLength(MAX_REPLAY_PER_REQUEST);
+    expect(answer.remaining).toEqual(ids.slice(MAX_REPLAY_PER_REQUEST));
   });
 
-  it("replays every entry with {all: true}, and only the matching ones with since and reason", async () => {
-    const [early, late, other] = makeNotes(3);
-    if (!early || !late || !other) throw new Error("three notes");
-    await seedDeadLetter(early, { reason: "config_invalid", lastFailureAt: "2026-02-01T00:00:00.000Z" });
-    await seedDeadLetter(late, { reason: "config_invalid", lastFailureAt: "2026-04-01T00:00:00.000Z" });
-    await seedDeadLetter(other, { reason: "rate_limited", lastFailureAt: "2026-04-01T00:00:00.000Z" });
+  it("answers 503 and sends nothing when the ledger does not answer", async () => {
+    const note = makeNote();
+    await deadLetterAsRejected([note]);
     const { queue, batches } = recordingQueue();
-    const environment = envWith({ NOTES_QUEUE: queue });
+    const ledgerDown = faultyLedger(env.LEDGER, { before: new Set(["beginReplay"]) });
 
-    const filtered = await postJson(
+    const res = await postJson(
       "/ops/dead-letters/replay",
-      { since: "2026-03-01T00:00:00Z", reason: "config_invalid" },
-      environment,
+      { ids: [note.id] },
+      envWith({ NOTES_QUEUE: queue, LEDGER: ledgerDown }),
     );
-    const filteredBody = (await filtered.json()) as { replayed: number; cursor: string | null };
-    expect(filteredBody).toMatchObject({ replayed: 1, cursor: null });
-    expect(sentMessages(batches).map((message) => message.body.frame)).toEqual([late.frame]);
 
-    let body: { cursor: string | null; results: { id: string; outcome: string }[] };
-    const replayedIds: string[] = [];
-    let cursor: string | null = null;
-    do {
-      body = (await (
-        await postJson("/ops/dead-letters/replay", { all: true, ...(cursor ? { cursor } : {}) }, environment)
-      ).json()) as typeof body;
-      replayedIds.push(...body.results.filter((result) => result.outcome === "replayed").map((result) => result.id));
-      cursor = body.cursor;
-    } while (cursor !== null);
-    expect(replayedIds).toEqual(expect.arrayContaining([early.id, other.id]));
-    expect(replayedIds).not.toContain(late.id);
-    expect(await deadLetterOf(early.id)).toBeNull();
-    expect(await deadLetterOf(other.id)).toBeNull();
+    expect(await errorOf(res)).toMatchObject({ status: 503, error: "retry_later" });
+    expect(batches).toEqual([]);
+    expect(await deadLetterOf(note.id)).not.toBeNull();
   });
 
   it.each([
-    ["not JSON", "{ids: [", "Invalid body"],
+    ["not JSON", "{ids: [", "not valid JSON"],
     ["an empty object", "{}", "give exactly one of"],
     ["two forms at once", JSON.stringify({ all: true, ids: ["3b241101-e2bb-4255-8caf-4136c566a962"] }), "exactly one"],
     ["all: false", JSON.stringify({ all: false }), "all:"],
     ["an unknown field", JSON.stringify({ all: true, force: true }), "Unrecognized key"],
     ["an id that is not one", JSON.stringify({ ids: ["../note:x"] }), "not a dead-letter id"],
     ["no ids", JSON.stringify({ ids: [] }), "ids:"],
-    ["a cursor with ids", JSON.stringify({ ids: ["3b241101-e2bb-4255-8caf-4136c566a962"], cursor: "x" }), "cursor:"],
+    [
+      "a cursor with ids",
+      JSON.stringify({ ids: ["3b241101-e2bb-4255-8caf-4136c566a962"], cursor: "msg-1" }),
+      "cursor:",
+    ],
+    ["a cursor that is no id", JSON.stringify({ all: true, cursor: "eyJrZXkiOiJkZWFkOngifQ" }), "cursor:"],
+    [
+      "includePossiblySent not a boolean",
+      JSON.stringify({ all: true, includePossiblySent: "yes" }),
+      "includePossiblySent:",
+    ],
     ["a bad time", JSON.stringify({ since: "last tuesday" }), "since:"],
     ["a bad reason", JSON.stringify({ reason: "bored" }), "reason:"],
   ])("refuses %s with 400", async (_what, body, fragment) => {
@@ -429,9 +581,7 @@ describe("POST /ops/dead-letters/replay", () => {
     });
     const error = await errorOf(res);
     expect(error).toMatchObject({ status: 400, error: "bad_request" });
-    expect(error.message).toContain(
-      fragment === "Invalid body" && body.startsWith("{ids") ? "not valid JSON" : fragment,
-    );
+    expect(error.message).toContain(fragment);
   });
 
   it("refuses more than 1,000 ids with 400, and a body that is not JSON with 415", async () => {
@@ -448,7 +598,8 @@ describe("POST /ops/dead-letters/replay", () => {
 describe("DELETE /ops/dead-letters/:id", () => {
   it("discards the entry and leaves the note failed, saying it was discarded and why it had failed", async () => {
     const note = makeNote();
-    const letter = await seedDeadLetter(note);
+    await deadLetterAfterRetries([note]);
+    const letter = await deadLetterOf(note.id);
 
     const res = await opsRequest(`/ops/dead-letters/${note.id}`, { method: "DELETE" });
 
@@ -458,74 +609,106 @@ describe("DELETE /ops/dead-letters/:id", () => {
     expect(await recordOf(note.id)).toEqual({
       id: note.id,
       state: "failed",
-      attempts: 11,
+      attempts: letter?.attempts,
       updatedAt: expect.any(String),
-      error: `An operator discarded this note's dead letter. It had failed: ${letter.message}`,
+      error: `An operator discarded this note's dead letter. It had failed: ${letter?.message}`,
       errorCode: "discarded",
-      firstFailureAt: letter.firstFailureAt,
+      firstFailureAt: letter?.firstFailureAt,
     });
+    const row = await ledgerNote(note.id);
+    expect(row?.kv_version).toBe(row?.version);
+    expect((await replayer().replay({ ids: [note.id] })).results).toEqual([
+      { id: note.id, outcome: "skipped", reason: "not_found" },
+    ]);
   });
 
-  it("answers 404 for an id with no entry, 400 for a malformed id", async () => {
+  it("answers 404 for an id with no entry, or one already discarded, and 400 for a malformed id", async () => {
     const missing = await opsRequest(`/ops/dead-letters/${crypto.randomUUID()}`, { method: "DELETE" });
     expect(await errorOf(missing)).toEqual({
       status: 404,
       error: "dead_letter_not_found",
       message: "No dead letter has this id.",
     });
+
+    const note = makeNote();
+    await deadLetterAsRejected([note]);
+    expect((await opsRequest(`/ops/dead-letters/${note.id}`, { method: "DELETE" })).status).toBe(200);
+    const again = await opsRequest(`/ops/dead-letters/${note.id}`, { method: "DELETE" });
+    expect(await errorOf(again)).toMatchObject({ status: 404, error: "dead_letter_not_found" });
+
     const malformed = await opsRequest("/ops/dead-letters/NOT-AN-ID", { method: "DELETE" });
     expect(await errorOf(malformed)).toMatchObject({ status: 400, error: "bad_request" });
   });
 
-  it("never moves a sent note back: its stale entry goes, its state stays", async () => {
+  it("refuses with 409 a note back in the queue, and 404 once it went out: a sent note never moves back", async () => {
     const note = makeNote();
-    await seedDeadLetter(note, {}, { state: "sent", providerId: "re_9" });
-    const res = await opsRequest(`/ops/dead-letters/${note.id}`, { method: "DELETE" });
-    expect(await res.json()).toEqual({ id: note.id, discarded: true, state: "sent" });
-    expect(await recordOf(note.id)).toMatchObject({ state: "sent", providerId: "re_9" });
-    expect(await env.STATUS.get(deadLetterKey(note.id))).toBeNull();
+    await deadLetterAsRejected([note]);
+    const { batches, replay } = replayer();
+    await replay({ ids: [note.id] });
+
+    const queued = await opsRequest(`/ops/dead-letters/${note.id}`, { method: "DELETE" });
+    expect(await errorOf(queued)).toMatchObject({ status: 409, error: "note_in_queue" });
+
+    mockProvider(resendAccepted);
+    await consume(replayedMessages(batches));
+    const sent = await opsRequest(`/ops/dead-letters/${note.id}`, { method: "DELETE" });
+    expect(await errorOf(sent)).toMatchObject({ status: 404, error: "dead_letter_not_found" });
+    expect(await recordOf(note.id)).toMatchObject({ state: "sent", providerId: "re_0" });
   });
 
-  it("refuses with 409 a note already back in the queue", async () => {
-    const note = makeNote();
-    await seedDeadLetter(note, {}, { state: "queued" });
-    const res = await opsRequest(`/ops/dead-letters/${note.id}`, { method: "DELETE" });
-    expect(await errorOf(res)).toMatchObject({ status: 409, error: "note_in_queue" });
-    expect(await deadLetterOf(note.id)).not.toBeNull();
+  it("discards an entry that has no note id without writing a status record", async () => {
+    const message = rawMessage({ hello: "world" });
+    mockProvider();
+    await consume([message]);
+    const id = `msg-${message.id}`;
+
+    const res = await opsRequest(`/ops/dead-letters/${id}`, { method: "DELETE" });
+
+    expect(await res.json()).toEqual({ id, discarded: true, state: "failed" });
+    expect(await deadLetterOf(id)).toBeNull();
+    expect(await env.STATUS.get(statusKey(id))).toBeNull();
   });
 });
 
 describe("GET /ops/stats", () => {
-  it("counts notes per state and dead letters per reason, from key metadata", async () => {
-    const before = (await (await opsRequest("/ops/stats")).json()) as {
-      states: Record<string, number>;
-      records: number;
-      deadLetters: { total: number; byReason: Record<string, number>; possiblySent: number };
-    };
-    const [a, b, c, d] = makeNotes(4);
-    if (!a || !b || !c || !d) throw new Error("four notes");
-    await seedDeadLetter(a, { reason: "rejected", possiblySent: true });
-    await seedDeadLetter(b, { reason: "rejected" });
-    await putRecord(env.STATUS, { id: c.id, state: "sent", attempts: 1, updatedAt: TEN_MINUTES_AGO() });
-    // A record written without metadata (before deliver added it) is read to be counted.
-    await env.STATUS.put(
-      statusKey(d.id),
-      JSON.stringify({ id: d.id, state: "delivered", attempts: 1, updatedAt: TEN_MINUTES_AGO() }),
-    );
+  const grew = (after: Record<string, number>, before: Record<string, number>, key: string) =>
+    (after[key] ?? 0) - (before[key] ?? 0);
 
-    const res = await opsRequest("/ops/stats");
-    expect(res.status).toBe(200);
-    const after = (await res.json()) as typeof before & { complete: boolean };
-    const grew = (counts: Record<string, number>, old: Record<string, number>, key: string) =>
-      (counts[key] ?? 0) - (old[key] ?? 0);
+  it("counts notes per state and dead letters per reason, exactly, from the ledger", async () => {
+    const before = await stats();
+    const [a, b, c, d, e] = makeNotes(5);
+    if (!a || !b || !c || !d || !e) throw new Error("five notes");
+    await deadLetterAsRejected([a, b]);
+    await deadLetterAsPossiblySent([c]);
+    await deadLetterAfterRetries([d]);
+    mockProvider(resendAccepted);
+    await consume([messageOf(e)]);
+
+    const after = await stats();
+
     expect(after.complete).toBe(true);
-    expect(after.records - before.records).toBe(4);
-    expect(grew(after.states, before.states, "dead")).toBe(2);
+    expect(after.records - before.records).toBe(5);
+    expect(grew(after.states, before.states, "failed")).toBe(3);
+    expect(grew(after.states, before.states, "dead")).toBe(1);
     expect(grew(after.states, before.states, "sent")).toBe(1);
-    expect(grew(after.states, before.states, "delivered")).toBe(1);
-    expect(after.deadLetters.total - before.deadLetters.total).toBe(2);
+    expect(after.deadLetters.total - before.deadLetters.total).toBe(4);
     expect(grew(after.deadLetters.byReason, before.deadLetters.byReason, "rejected")).toBe(2);
+    expect(grew(after.deadLetters.byReason, before.deadLetters.byReason, "possibly_sent")).toBe(1);
+    expect(grew(after.deadLetters.byReason, before.deadLetters.byReason, "sender_not_verified")).toBe(1);
     expect(after.deadLetters.possiblySent - before.deadLetters.possiblySent).toBe(1);
+  });
+
+  it("counts the records KV refused as behind, and requests whose answer never came as unanswered", async () => {
+    const before = await stats();
+    const kvDown = envWith({ STATUS: faultyKv(env.STATUS, { ops: new Set(["put"]) }) });
+    await deadLetterAsRejected([makeNote()], { environment: kvDown });
+    mockProvider(resendError(500, "internal_server_error", "An unexpected error occurred."));
+    await runQueue("notes", [messageOf(makeNote())]);
+
+    const after = await stats();
+
+    expect(after.behind - before.behind).toBe(1);
+    expect(after.unanswered - before.unanswered).toBe(1);
   });
 
   it("answers 405 for another method", async () => {

@@ -1,15 +1,18 @@
 /**
- * What the ops and webhook tests do as an operator (call the sub-apps with a token), as the
- * dead-letter store's writer (seed entries and records the way deliver writes them), and as Queues
- * (a producer binding that records what a replay sends, or refuses it).
+ * What the ops tests do as an operator (call the sub-app with a token), as deliver (file dead
+ * letters the way it does: the real consumers against a mocked provider, into the real ledger) and
+ * as Queues (a producer binding that records what a replay sends, or refuses it, and hands those
+ * messages back to the consumer).
  */
 
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import type { DeadLetter, NoteMessage, StatusRecord } from "@notepipe/pipeline";
+import type { NoteMessage } from "@notepipe/pipeline";
 import { ops } from "../src/ops/app.ts";
-import { putDeadLetter, putRecord } from "../src/status-store.ts";
+import type { DeliveryLedger } from "../src/store/ledger.ts";
 import { TEST_OPS_TOKENS } from "./http-config.ts";
-import type { TestNote } from "./notes.ts";
+import { ledger } from "./ledger.ts";
+import { messageOf, mockProvider, resendError, runQueue, type TestMessage, type TestNote } from "./notes.ts";
 
 export const OPS_TOKEN = TEST_OPS_TOKENS[0];
 
@@ -33,41 +36,64 @@ export function postJson(path: string, body: unknown, environment: Env = env): P
   );
 }
 
-export const TEN_MINUTES_AGO = () => new Date(Date.now() - 10 * 60_000).toISOString();
+export const REJECTION = "Invalid `to` field.";
 
-/** A dead letter as deliver files it (value and metadata), and the note's `dead` record beside it. */
-export async function seedDeadLetter(
-  note: TestNote,
-  overrides: Partial<DeadLetter> = {},
-  record: Partial<StatusRecord> | null = {},
-): Promise<DeadLetter> {
-  const at = TEN_MINUTES_AGO();
-  const letter: DeadLetter = {
-    id: note.id,
-    frame: note.frame.toBase64(),
-    reason: "sender_not_verified",
-    message: "Retries ran out after 11 attempt(s). The last: The mail provider refused the sender.",
-    attempts: 11,
-    firstFailureAt: at,
-    lastFailureAt: at,
-    possiblySent: false,
-    acceptedAt: 1_790_000_000_000,
-    ...overrides,
-  };
-  await putDeadLetter(env.STATUS, letter);
-  if (record !== null) {
-    await putRecord(env.STATUS, {
-      id: note.id,
-      state: "dead",
-      attempts: letter.attempts,
-      updatedAt: at,
-      error: letter.message,
-      errorCode: letter.reason,
-      firstFailureAt: letter.firstFailureAt,
-      ...record,
-    });
+/**
+ * The provider refuses every email of the batch (Resend's permissive batch lists each in
+ * `errors`): each note is `failed` with a dead letter, reason `rejected`.
+ */
+export async function deadLetterAsRejected(
+  notes: TestNote[],
+  options: { replayedAt?: number; environment?: Env } = {},
+): Promise<void> {
+  mockProvider((request) =>
+    Response.json({ data: [], errors: (request.body as unknown[]).map((_, index) => ({ index, message: REJECTION })) }),
+  );
+  const replay = options.replayedAt === undefined ? {} : { replayedAt: options.replayedAt };
+  await consume(
+    notes.map((note) => messageOf(note, replay)),
+    options.environment,
+  );
+}
+
+/**
+ * The provider answers 200 without saying which emails it created: each note may have gone out,
+ * so it is `failed` with a dead letter, reason `possibly_sent`, `possiblySent: true`.
+ */
+export async function deadLetterAsPossiblySent(notes: TestNote[]): Promise<void> {
+  mockProvider(Response.json({ data: [], errors: [] }));
+  await consume(notes.map((note) => messageOf(note)));
+}
+
+/**
+ * The provider refuses the sender until the retries run out: Queues moves each message to the
+ * dead-letter queue, whose consumer files the notes as `dead`, reason `sender_not_verified`.
+ */
+export async function deadLetterAfterRetries(notes: TestNote[]): Promise<void> {
+  mockProvider(resendError(403, "validation_error", "The example.com domain is not verified."));
+  await runQueue(
+    "notes",
+    notes.map((note) => messageOf(note, { attempts: 11 })),
+  );
+  await runQueue(
+    "notes-dlq",
+    notes.map((note) => messageOf(note)),
+  );
+}
+
+/** Runs the notes consumer and insists that it acked every message. */
+export async function consume(messages: TestMessage[], environment: Env = env): Promise<void> {
+  const result = await runQueue("notes", messages, environment);
+  if (result.explicitAcks.length !== messages.length) {
+    throw new Error(`the consumer acked ${result.explicitAcks.length} of ${messages.length} message(s)`);
   }
-  return letter;
+}
+
+/** As if the dead letter of `id` had last failed at `at` (ISO 8601): what `since` filters on. */
+export async function lastFailedAt(id: string, at: string): Promise<void> {
+  await runInDurableObject(ledger(), (_instance: DeliveryLedger, state) => {
+    state.storage.sql.exec("UPDATE notes SET last_failure_at = ? WHERE id = ?", Date.parse(at), id);
+  });
 }
 
 export interface SentBatch {
@@ -75,15 +101,18 @@ export interface SentBatch {
   options: QueueSendBatchOptions | undefined;
 }
 
-/** A `NOTES_QUEUE` that records each sendBatch, or refuses every one (`fail`). */
-export function recordingQueue(options: { fail?: boolean } = {}): { queue: Queue<NoteMessage>; batches: SentBatch[] } {
+/** A `NOTES_QUEUE` that records each sendBatch, or refuses every one while `failing.now` is true. */
+export function recordingQueue(failing: { now: boolean } = { now: false }): {
+  queue: Queue<NoteMessage>;
+  batches: SentBatch[];
+} {
   const batches: SentBatch[] = [];
   const queue = {
     async send() {
       throw new Error("a replay sends with sendBatch");
     },
     async sendBatch(messages: Iterable<MessageSendRequest<NoteMessage>>, sendOptions?: QueueSendBatchOptions) {
-      if (options.fail) throw new Error("Queue sendBatch failed: 503 Service Unavailable");
+      if (failing.now) throw new Error("Queue sendBatch failed: 503 Service Unavailable");
       batches.push({ messages: [...messages], options: sendOptions });
       return { metadata: { metrics: { backlogCount: 0, backlogBytes: 0, oldestMessageTimestamp: new Date() } } };
     },
@@ -91,7 +120,19 @@ export function recordingQueue(options: { fail?: boolean } = {}): { queue: Queue
   return { queue: queue as unknown as Queue<NoteMessage>, batches };
 }
 
-/** The test's bindings with another NOTES_QUEUE (or other overrides). */
-export function envWith(overrides: Partial<Env>): Env {
-  return { ...env, ...overrides } as Env;
+/** Every message of every recorded sendBatch, with the batch's options. */
+export function sentMessages(batches: SentBatch[]) {
+  return batches.flatMap((batch) => batch.messages.map((message) => ({ ...message, options: batch.options })));
+}
+
+let delivered = 0;
+
+/** The messages a replay sent, as Queues hands them to the notes consumer once their delay is over. */
+export function replayedMessages(batches: SentBatch[]): TestMessage[] {
+  return sentMessages(batches).map((message) => ({
+    id: `replayed-${++delivered}`,
+    timestamp: new Date(),
+    attempts: 1,
+    body: message.body,
+  }));
 }

@@ -1,20 +1,32 @@
 /**
  * The provider webhooks (/webhooks) inside workerd, called on their Hono sub-app against the test's
- * KV: what verifies and what is refused, which events move a note and which do not, and the KV
- * rules (forward only, one write per event, none within a second of the last, each event once).
+ * delivery ledger and KV: what verifies and what is refused, which events move a note and which do
+ * not, and the ledger's rules (forward only, each event once, unknown notes wait), with KV's record
+ * following the ledger, or repaired from it when KV refused the write.
  */
 
 import { env } from "cloudflare:workers";
-import { type StatusMetadata, type StatusRecord, statusKey } from "@notepipe/pipeline";
-import { describe, expect, it } from "vitest";
-import { putRecord } from "../src/status-store.ts";
+import { STATUS_TTL_SECONDS, type StatusMetadata, type StatusRecord, statusKey } from "@notepipe/pipeline";
+import { describe, expect, it, vi } from "vitest";
+import { repairStatuses } from "../src/repair.ts";
 import { webhooks } from "../src/webhooks/app.ts";
 import { verifySvixSignature } from "../src/webhooks/svix-signature.ts";
 import { TEST_POSTMARK_CREDENTIALS, TEST_RESEND_WEBHOOK_SECRET } from "./http-config.ts";
-import { makeNote, recordOf, secondsToLive } from "./notes.ts";
-import { envWith, TEN_MINUTES_AGO } from "./ops.ts";
+import { ageRequests, deadLetterOf, envWith, faultyKv, faultyLedger, ledger, ledgerNote } from "./ledger.ts";
+import {
+  makeNote,
+  messageOf,
+  mockProvider,
+  recordOf,
+  resendAccepted,
+  resendError,
+  runQueue,
+  secondsToLive,
+  type TestNote,
+} from "./notes.ts";
 
 const encoder = new TextEncoder();
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** Signs as Svix does: HMAC-SHA256 with the secret's key over `${id}.${timestamp}.${body}`, base64. */
 async function svixSignature(secret: string, id: string, timestamp: number, body: string): Promise<string> {
@@ -78,21 +90,76 @@ async function postResend(options: ResendPost = {}): Promise<Response> {
   );
 }
 
-async function sentNote(overrides: Partial<StatusRecord> = {}): Promise<StatusRecord> {
-  const record: StatusRecord = {
-    id: makeNote().id,
-    state: "sent",
-    attempts: 1,
-    updatedAt: TEN_MINUTES_AGO(),
-    providerId: "re_4ef9a417",
-    ...overrides,
-  };
-  await putRecord(env.STATUS, record);
-  return record;
+/** A note the notes consumer sent: `sent` in the ledger, and KV's record (returned) says so. */
+async function sentNote(): Promise<StatusRecord> {
+  const note = makeNote();
+  mockProvider(resendAccepted);
+  await runQueue("notes", [messageOf(note)]);
+  const record = await recordOf(note.id);
+  expect(record).toMatchObject({ state: "sent", providerId: "re_0" });
+  return record as StatusRecord;
+}
+
+/** A note whose request the provider answered with a 500: `retrying`, held by that request. */
+async function heldNote(): Promise<TestNote> {
+  const note = makeNote();
+  mockProvider(resendError(500, "internal_server_error", "An unexpected error occurred."));
+  await runQueue("notes", [messageOf(note)]);
+  expect(await ledgerNote(note.id)).toMatchObject({ state: "retrying", request_key: expect.any(String) });
+  return note;
+}
+
+/** A held note whose retries ran out: the dead-letter queue filed it `dead`, still held. */
+async function deadHeldNote(): Promise<TestNote> {
+  const note = await heldNote();
+  await runQueue("notes-dlq", [messageOf(note)]);
+  expect(await ledgerNote(note.id)).toMatchObject({ state: "dead", dead: 1, request_key: expect.any(String) });
+  return note;
+}
+
+/**
+ * A held note whose request outlived the provider's key window: the next copy of its message
+ * makes it `failed`, dead-lettered as possibly sent, for it may not go out again.
+ */
+async function possiblySentNote(): Promise<TestNote> {
+  const note = await heldNote();
+  await ageRequests(DAY_MS);
+  await runQueue("notes", [messageOf(note, { attempts: 2 })]);
+  expect(await deadLetterOf(note.id)).toMatchObject({ reason: "possibly_sent", possiblySent: true });
+  return note;
+}
+
+/** A note the provider rejected in a permissive batch: `failed`, with a dead letter, held by nothing. */
+async function rejectedNote(): Promise<TestNote> {
+  const note = makeNote();
+  mockProvider(() => Response.json({ data: [], errors: [{ index: 0, message: "Invalid `to` field." }] }));
+  await runQueue("notes", [messageOf(note)]);
+  expect(await ledgerNote(note.id)).toMatchObject({ state: "failed", dead: 1, request_key: null });
+  return note;
+}
+
+/**
+ * The Cron Trigger's repair, run as it would be a few minutes from now: it leaves alone what was
+ * written in its last quiet minute, which may still be on its way to KV.
+ */
+async function repairLater(): Promise<Awaited<ReturnType<typeof repairStatuses>>> {
+  const later = Date.now() + 5 * 60_000;
+  const clock = vi.spyOn(Date, "now").mockReturnValue(later);
+  try {
+    return await repairStatuses(env);
+  } finally {
+    clock.mockRestore();
+  }
 }
 
 async function metadataOf(id: string): Promise<StatusMetadata | null> {
   return (await env.STATUS.getWithMetadata<StatusMetadata>(statusKey(id))).metadata;
+}
+
+/** The ledger's row says KV holds its latest version. */
+async function expectKvCaughtUp(id: string): Promise<void> {
+  const row = await ledgerNote(id);
+  expect(row?.kv_version).toBe(row?.version);
 }
 
 describe("the Svix signature", () => {
@@ -163,11 +230,15 @@ describe("the Svix signature", () => {
   it.each([
     ["six minutes old", -360],
     ["six minutes ahead", 360],
-  ])("refuses a timestamp %s with 401 stale_timestamp, and writes nothing", async (_what, offset) => {
+  ])("refuses a timestamp %s with 401 stale_timestamp, and changes nothing", async (_what, offset) => {
     const record = await sentNote();
+    const row = await ledgerNote(record.id);
+
     const res = await postResend({ noteId: record.id, timestamp: Math.floor(Date.now() / 1000) + offset });
+
     expect(res.status).toBe(401);
     expect(((await res.json()) as { error: string }).error).toBe("stale_timestamp");
+    expect(await ledgerNote(record.id)).toEqual(row);
     expect(await recordOf(record.id)).toEqual(record);
   });
 
@@ -181,32 +252,38 @@ describe("the Svix signature", () => {
 });
 
 describe("POST /webhooks/resend", () => {
-  it("moves a sent note to delivered with one write that keeps the event id, provider id and TTL", async () => {
+  it("moves a sent note to delivered, and KV's record with it, keeping the event id, provider id and TTL", async () => {
     const record = await sentNote();
+
     const res = await postResend({ noteId: record.id, id: "msg_delivered_1" });
 
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ received: true, outcome: "applied" });
+    expect(await ledgerNote(record.id)).toMatchObject({ state: "delivered", request_key: null, dead: 0 });
+    await expectKvCaughtUp(record.id);
     expect(await recordOf(record.id)).toEqual({
       id: record.id,
       state: "delivered",
       attempts: 1,
-      updatedAt: expect.any(String),
-      providerId: "re_4ef9a417",
+      updatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      providerId: "re_0",
     });
     expect(await metadataOf(record.id)).toEqual({ state: "delivered", event: "msg_delivered_1" });
-    expect(await secondsToLive(statusKey(record.id))).toBeGreaterThan(29 * 24 * 3600);
+    const ttl = await secondsToLive(statusKey(record.id));
+    expect(ttl).toBeGreaterThan(STATUS_TTL_SECONDS - 60);
+    expect(ttl).toBeLessThanOrEqual(STATUS_TTL_SECONDS);
   });
 
-  it("accepts each svix-id once: a redelivered event changes nothing", async () => {
+  it("recognises the provider's retry of an event already applied as a duplicate, and changes nothing", async () => {
     const record = await sentNote();
     await postResend({ noteId: record.id, id: "msg_twice" });
-    const after = await recordOf(record.id);
+    const [row, after] = [await ledgerNote(record.id), await recordOf(record.id)];
 
     const again = await postResend({ noteId: record.id, id: "msg_twice" });
 
     expect(again.status).toBe(200);
     expect(await again.json()).toEqual({ received: true, outcome: "duplicate" });
+    expect(await ledgerNote(record.id)).toEqual(row);
     expect(await recordOf(record.id)).toEqual(after);
   });
 
@@ -218,66 +295,159 @@ describe("POST /webhooks/resend", () => {
       data: { bounce: { type: "Permanent", message: "550 5.1.1 <ada@example.com>: mailbox unavailable" } },
     });
     expect(await res.json()).toEqual({ received: true, outcome: "applied" });
-    expect(await recordOf(record.id)).toMatchObject({
+    expect(await ledgerNote(record.id)).toMatchObject({ state: "bounced" });
+    expect(await recordOf(record.id)).toEqual({
+      id: record.id,
       state: "bounced",
+      attempts: 1,
+      updatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      providerId: "re_0",
       error:
         "The recipient's mail server refused the email. The provider said: 550 5.1.1 <<address>>: mailbox unavailable",
     });
   });
 
-  it("moves delivered on to complained, and never back from bounced to delivered", async () => {
-    const complained = await sentNote({ state: "delivered" });
-    expect(await (await postResend({ type: "email.complained", noteId: complained.id })).json()).toEqual({
-      received: true,
-      outcome: "applied",
-    });
-    expect(await recordOf(complained.id)).toMatchObject({
+  it("moves delivered on to complained", async () => {
+    const record = await sentNote();
+    await postResend({ noteId: record.id });
+
+    const res = await postResend({ type: "email.complained", noteId: record.id });
+
+    expect(await res.json()).toEqual({ received: true, outcome: "applied" });
+    expect(await ledgerNote(record.id)).toMatchObject({ state: "complained" });
+    expect(await recordOf(record.id)).toMatchObject({
       state: "complained",
       error: "The recipient marked the email as spam.",
     });
-
-    const bounced = await sentNote({ state: "bounced", error: "The recipient's mail server refused the email." });
-    const late = await postResend({ type: "email.delivered", noteId: bounced.id });
-    expect(await late.json()).toEqual({ received: true, outcome: "not_newer" });
-    expect(await recordOf(bounced.id)).toEqual(bounced);
   });
 
-  it("answers 503 with Retry-After: 1 to an event under a second after the sent write, then applies its retry", async () => {
-    const record = await sentNote({ updatedAt: new Date().toISOString() });
-    const early = await postResend({ noteId: record.id, id: "msg_early" });
+  it("moves a note forward only: a late delivered after bounced changes nothing", async () => {
+    const record = await sentNote();
+    await postResend({ type: "email.bounced", noteId: record.id });
+    const [row, bounced] = [await ledgerNote(record.id), await recordOf(record.id)];
 
-    expect(early.status).toBe(503);
-    expect(early.headers.get("retry-after")).toBe("1");
-    expect(((await early.json()) as { error: string }).error).toBe("retry_later");
+    const late = await postResend({ type: "email.delivered", noteId: record.id });
+
+    expect(late.status).toBe(200);
+    expect(await late.json()).toEqual({ received: true, outcome: "not_newer" });
+    expect(row).toMatchObject({ state: "bounced" });
+    expect(await ledgerNote(record.id)).toEqual(row);
+    expect(await recordOf(record.id)).toEqual(bounced);
+  });
+
+  it("answers 503 with Retry-After to an event for a note the ledger has never seen, so the provider retries", async () => {
+    const noteId = makeNote().id;
+
+    const res = await postResend({ noteId });
+
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("5");
+    expect(await res.json()).toEqual({ error: "retry_later", message: "The note is not known yet; retry later." });
+    expect(await ledgerNote(noteId)).toBeNull();
+    expect(await recordOf(noteId)).toBeNull();
+  });
+
+  it.each([
+    ["still held by a request the provider answered with a 500", heldNote],
+    ["dead-lettered while that request still holds it", deadHeldNote],
+    ["dead-lettered as possibly sent once its request outlived the key window", possiblySentNote],
+  ])("moves a note %s to delivered, and a later copy of its message is acked with no request", async (_what, setup) => {
+    const note = await setup();
+
+    const res = await postResend({ noteId: note.id, id: "msg_proof" });
+
+    expect(await res.json()).toEqual({ received: true, outcome: "applied" });
+    expect(await ledgerNote(note.id)).toMatchObject({ state: "delivered", request_key: null, dead: 0 });
+    expect(await deadLetterOf(note.id)).toBeNull();
+    expect(await recordOf(note.id)).toEqual({
+      id: note.id,
+      state: "delivered",
+      attempts: 1,
+      updatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
+    expect(await metadataOf(note.id)).toEqual({ state: "delivered", event: "msg_proof" });
+
+    const requests = mockProvider();
+    const redelivered = messageOf(note, { attempts: 2 });
+    const result = await runQueue("notes", [redelivered]);
+
+    expect(result.explicitAcks).toEqual([redelivered.id]);
+    expect(result.retryMessages).toEqual([]);
+    expect(requests).toEqual([]);
+    expect(await recordOf(note.id)).toMatchObject({ state: "delivered" });
+  });
+
+  it("answers 200 when KV refuses the write: the ledger keeps the new state behind, and the repair writes it", async () => {
+    const record = await sentNote();
+    const kvDown = envWith({ STATUS: faultyKv(env.STATUS, { ops: new Set(["put"]) }) });
+
+    const res = await postResend({ noteId: record.id, environment: kvDown });
+
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ received: true, outcome: "applied" });
+    const row = await ledgerNote(record.id);
+    expect(row).toMatchObject({ state: "delivered" });
+    expect(row?.kv_version).toBeLessThan(row?.version ?? 0);
     expect(await recordOf(record.id)).toEqual(record);
 
-    // The provider's retry, once the record is older (as it is a second later).
-    await putRecord(env.STATUS, { ...record, updatedAt: TEN_MINUTES_AGO() });
-    const retry = await postResend({ noteId: record.id, id: "msg_early" });
-    expect(await retry.json()).toEqual({ received: true, outcome: "applied" });
-  });
+    expect(await repairLater()).toEqual({ behind: 1, written: 1, pruned: 0 });
 
-  it("answers 503 while the note is not sent yet (no record, queued, retrying), so the provider retries", async () => {
-    const queued = await sentNote({ state: "queued" });
-    const retrying = await sentNote({ state: "retrying" });
-    for (const noteId of [makeNote().id, queued.id, retrying.id]) {
-      const res = await postResend({ noteId });
-      expect(res.status).toBe(503);
-      expect(res.headers.get("retry-after")).toBe("5");
-    }
-    expect(await recordOf(queued.id)).toEqual(queued);
-  });
-
-  it("moves a note deliver gave up on as possibly sent to delivered: the provider says it went out", async () => {
-    const record = await sentNote({ state: "failed", errorCode: "possibly_sent", error: "May have been sent." });
-    expect(await (await postResend({ noteId: record.id })).json()).toEqual({ received: true, outcome: "applied" });
     expect(await recordOf(record.id)).toEqual({
       id: record.id,
       state: "delivered",
       attempts: 1,
-      updatedAt: expect.any(String),
-      providerId: "re_4ef9a417",
+      updatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      providerId: "re_0",
     });
+    await expectKvCaughtUp(record.id);
+  });
+
+  it("answers 503 with Retry-After while the ledger cannot be reached, changing nothing, and applies the retry", async () => {
+    const record = await sentNote();
+    const row = await ledgerNote(record.id);
+    const ledgerDown = envWith({ LEDGER: faultyLedger(env.LEDGER, { before: new Set(["applyEvent"]) }) });
+
+    const res = await postResend({ noteId: record.id, id: "msg_outage", environment: ledgerDown });
+
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("5");
+    expect(await res.json()).toEqual({
+      error: "retry_later",
+      message: "The delivery ledger cannot be reached; retry later.",
+    });
+    expect(await ledgerNote(record.id)).toEqual(row);
+    expect(await recordOf(record.id)).toEqual(record);
+
+    const retry = await postResend({ noteId: record.id, id: "msg_outage" });
+    expect(await retry.json()).toEqual({ received: true, outcome: "applied" });
+    expect(await recordOf(record.id)).toMatchObject({ state: "delivered" });
+  });
+
+  // The provider's word that the email went out outranks an operator giving up on it: in either
+  // order the note ends `delivered`, and neither the discard nor a later event moves it back.
+  it.each([
+    ["the discard lands first", async (id: string) => [await ledger().discard(id), await postResend({ noteId: id })]],
+    ["the event lands first", async (id: string) => [await postResend({ noteId: id }), await ledger().discard(id)]],
+    ["both at once", (id: string) => Promise.all([ledger().discard(id), postResend({ noteId: id })])],
+  ])("settles a delivered event racing a discard of the dead letter as delivered when %s", async (_what, race) => {
+    const note = await rejectedNote();
+
+    await race(note.id);
+    await repairLater();
+
+    expect(await ledgerNote(note.id)).toMatchObject({ state: "delivered", dead: 0, request_key: null });
+    expect(await deadLetterOf(note.id)).toBeNull();
+    expect(await recordOf(note.id)).toMatchObject({ state: "delivered" });
+    await expectKvCaughtUp(note.id);
+
+    expect(await ledger().discard(note.id)).toEqual({ kind: "not_found" });
+    expect(await (await postResend({ type: "email.delivered", noteId: note.id })).json()).toEqual({
+      received: true,
+      outcome: "not_newer",
+    });
+    await repairLater();
+    expect(await ledgerNote(note.id)).toMatchObject({ state: "delivered" });
+    expect(await recordOf(note.id)).toMatchObject({ state: "delivered" });
   });
 
   it("reads the note id from the X-Notepipe-Note-Id header when the email has no tag", async () => {
@@ -287,10 +457,12 @@ describe("POST /webhooks/resend", () => {
       data: { headers: [{ name: "X-Notepipe-Note-Id", value: record.id }] },
     });
     expect(await res.json()).toEqual({ received: true, outcome: "applied" });
+    expect(await ledgerNote(record.id)).toMatchObject({ state: "delivered" });
   });
 
-  it("acknowledges other events and emails without a note id, writing nothing", async () => {
+  it("acknowledges other events and emails without a note id, changing nothing", async () => {
     const record = await sentNote();
+    const row = await ledgerNote(record.id);
     for (const res of [
       await postResend({ type: "email.opened", noteId: record.id }),
       await postResend({ type: "email.sent", noteId: record.id }),
@@ -300,6 +472,7 @@ describe("POST /webhooks/resend", () => {
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({ received: true, outcome: "ignored" });
     }
+    expect(await ledgerNote(record.id)).toEqual(row);
     expect(await recordOf(record.id)).toEqual(record);
   });
 
@@ -335,8 +508,9 @@ describe("POST /webhooks/postmark", () => {
     );
   }
 
-  it("refuses missing or wrong basic auth with 401 naming the Basic scheme", async () => {
+  it("refuses missing or wrong basic auth with 401 naming the Basic scheme, changing nothing", async () => {
     const record = await sentNote();
+    const row = await ledgerNote(record.id);
     const event = { RecordType: "Delivery", MessageID: "pm-1", Metadata: { note_id: record.id } };
     for (const authorization of [
       null,
@@ -348,6 +522,7 @@ describe("POST /webhooks/postmark", () => {
       expect(res.status).toBe(401);
       expect(res.headers.get("www-authenticate")).toBe('Basic realm="notepipe-webhooks"');
     }
+    expect(await ledgerNote(record.id)).toEqual(row);
     expect(await recordOf(record.id)).toEqual(record);
   });
 
@@ -371,6 +546,9 @@ describe("POST /webhooks/postmark", () => {
       }),
     ];
     for (const res of results) expect(await res.json()).toEqual({ received: true, outcome: "applied" });
+    expect(await ledgerNote(delivered.id)).toMatchObject({ state: "delivered" });
+    expect(await ledgerNote(bounced.id)).toMatchObject({ state: "bounced" });
+    expect(await ledgerNote(complained.id)).toMatchObject({ state: "complained" });
     expect(await recordOf(delivered.id)).toMatchObject({ state: "delivered" });
     expect(await recordOf(bounced.id)).toMatchObject({
       state: "bounced",
@@ -381,8 +559,19 @@ describe("POST /webhooks/postmark", () => {
     expect(await metadataOf(bounced.id)).toEqual({ state: "bounced", event: "postmark-Bounce-42" });
   });
 
-  it("acknowledges a soft bounce, an unknown record type and a message without note id, writing nothing", async () => {
+  it("recognises Postmark's retry of a Delivery already applied as a duplicate", async () => {
     const record = await sentNote();
+    const event = { RecordType: "Delivery", MessageID: "pm-twice", Metadata: { note_id: record.id } };
+    await postPostmark(event);
+
+    const again = await postPostmark(event);
+
+    expect(await again.json()).toEqual({ received: true, outcome: "duplicate" });
+  });
+
+  it("acknowledges a soft bounce, an unknown record type and a message without note id, changing nothing", async () => {
+    const record = await sentNote();
+    const row = await ledgerNote(record.id);
     for (const event of [
       { RecordType: "Bounce", ID: 7, Type: "Transient", Metadata: { note_id: record.id } },
       { RecordType: "Open", MessageID: "pm-o", Metadata: { note_id: record.id } },
@@ -390,6 +579,7 @@ describe("POST /webhooks/postmark", () => {
     ]) {
       expect(await (await postPostmark(event)).json()).toEqual({ received: true, outcome: "ignored" });
     }
+    expect(await ledgerNote(record.id)).toEqual(row);
     expect(await recordOf(record.id)).toEqual(record);
   });
 

@@ -1,15 +1,15 @@
 /**
- * `pnpm ops dlq list|replay|discard`: the dead-letter store.
+ * `pnpm ops dlq list|replay|discard`: the dead letters the deliver Worker holds.
  *
  * A replay first lists what it will replay (so the progress bar knows its total), then sends the
  * ids 100 at a time; the API skips what is already sent or queued, so running it twice, or after
- * an interruption, sends nothing twice.
+ * an interruption, sends nothing twice. It also skips what the provider may already have sent,
+ * unless `--include-possibly-sent` says to replay those too.
  */
 
-import { DELIVERY_ERROR_CODES } from "@notepipe/pipeline";
+import { DELIVERY_ERROR_CODES, type DeadLetterView, type ReplayResult } from "@notepipe/pipeline";
 import { Presets, SingleBar } from "cli-progress";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import type { DeadLetterView, ReplayResult } from "../client.ts";
 import { CliError } from "../errors.ts";
 import type { CommandContext } from "../program.ts";
 
@@ -68,6 +68,13 @@ function byReason(results: ReplayResult[], outcome: "skipped" | "failed"): strin
   return [...counts].map(([reason, count]) => `${reason} ${count}`).join(", ");
 }
 
+interface ReplayOptions {
+  all?: boolean;
+  since?: string;
+  reason?: string;
+  includePossiblySent?: boolean;
+}
+
 export function addDlqCommands(program: Command, context: CommandContext): void {
   const dlq = program.command("dlq").description("the dead-letter store: notes deliver gave up on");
 
@@ -90,7 +97,11 @@ export function addDlqCommands(program: Command, context: CommandContext): void 
     .option("--all", "every dead letter")
     .addOption(sinceOption())
     .addOption(reasonOption())
-    .action(async (ids: string[], options: { all?: boolean; since?: string; reason?: string }, command: Command) => {
+    .option(
+      "--include-possibly-sent",
+      "also replay the entries the provider may already have sent (their readers may get the email twice)",
+    )
+    .action(async (ids: string[], options: ReplayOptions, command: Command) => {
       const forms = [ids.length > 0, options.all === true, options.since !== undefined].filter(Boolean).length;
       if (forms !== 1) throw new CliError("usage", "give exactly one of --all, --since <time> or dead-letter ids.");
       if (ids.length > 0 && options.reason !== undefined) {
@@ -103,12 +114,13 @@ export function addDlqCommands(program: Command, context: CommandContext): void 
           ? [...new Set(ids)]
           : (await client.allDeadLetters({ reason: options.reason, since: options.since })).map((entry) => entry.id);
       if (targets.length === 0) {
-        if (json) context.print(JSON.stringify({ replayed: 0, skipped: 0, failed: 0, results: [] }));
-        else context.print("nothing to replay: no dead letter matches");
+        const nothing = { replayed: 0, skipped: 0, failed: 0, skippedPossiblySent: 0, results: [] };
+        context.print(json ? JSON.stringify(nothing) : "nothing to replay: no dead letter matches");
         return;
       }
 
-      const totals = { replayed: 0, skipped: 0, failed: 0 };
+      const totals = { replayed: 0, skipped: 0, failed: 0, skippedPossiblySent: 0 };
+      const replayOptions = { includePossiblySent: options.includePossiblySent === true };
       const results: ReplayResult[] = [];
       const bar = new SingleBar(
         {
@@ -124,10 +136,11 @@ export function addDlqCommands(program: Command, context: CommandContext): void 
         for (let start = 0; start < targets.length; start += REPLAY_CHUNK) {
           let chunk = targets.slice(start, start + REPLAY_CHUNK);
           while (chunk.length > 0) {
-            const answer = await client.replay(chunk);
+            const answer = await client.replay(chunk, replayOptions);
             totals.replayed += answer.replayed;
             totals.skipped += answer.skipped;
             totals.failed += answer.failed;
+            totals.skippedPossiblySent += answer.skippedPossiblySent;
             results.push(...answer.results);
             chunk = answer.remaining ?? [];
             bar.update(results.length, totals);
@@ -149,6 +162,11 @@ export function addDlqCommands(program: Command, context: CommandContext): void 
         );
         for (const result of results) {
           if (result.outcome === "failed") context.print(`  failed  ${result.id}  ${result.reason}`);
+        }
+        if (totals.skippedPossiblySent > 0) {
+          context.print(
+            `${totals.skippedPossiblySent} possibly sent, not replayed: the provider may already have sent them; --include-possibly-sent replays them (their readers may get the email twice)`,
+          );
         }
       }
       if (interrupted !== undefined) {

@@ -1,4 +1,4 @@
-/** `pnpm ops stats`: notes per state, dead letters per reason. */
+/** `pnpm ops stats`: notes per state, dead letters per reason, and how far KV is behind the ledger. */
 
 import { NOTE_STATES } from "@notepipe/pipeline";
 import type { Command } from "commander";
@@ -16,15 +16,16 @@ function counts(values: Readonly<Record<string, number | undefined>>, order: rea
 export function addStatsCommand(program: Command, context: CommandContext): void {
   program
     .command("stats")
-    .description("how many notes are in each state, and dead letters per reason")
+    .description("how many notes are in each state, dead letters per reason, and what waits to be repaired")
     .action(async (_options: unknown, command: Command) => {
       const stats = await context.client(command).stats();
       if (context.options(command).json) return context.print(JSON.stringify(stats, null, 2));
       const { deadLetters } = stats;
-      context.print(`notes         ${stats.records} with a status record`);
+      context.print(`notes         ${stats.records} in the delivery ledger`);
       context.print(`  by state    ${counts(stats.states, NOTE_STATES)}`);
       context.print(`dead letters  ${deadLetters.total} (possibly sent: ${deadLetters.possiblySent})`);
       context.print(`  by reason   ${counts(deadLetters.byReason)}`);
-      if (!stats.complete) context.print("(the count stopped at its KV budget: these are lower bounds)");
+      context.print(`KV behind     ${stats.behind} status record(s) the Cron repair has yet to write`);
+      context.print(`unanswered    ${stats.unanswered} request(s) waiting to be sent again under their key`);
     });
 }

@@ -4,7 +4,8 @@
  */
 
 import { Hono } from "hono/tiny";
-import { methodNotAllowed, notFound, onError } from "../http/errors.ts";
+import { HttpError, methodNotAllowed, notFound, onError } from "../http/errors.ts";
+import { LedgerUnavailableError } from "../store/dead-letters.ts";
 import { requireOpsToken } from "./auth.ts";
 import { discardDeadLetter } from "./discard-dead-letter.ts";
 import { listDeadLetters } from "./list-dead-letters.ts";
@@ -26,6 +27,17 @@ ops.all("/dead-letters/:id", methodNotAllowed("DELETE"));
 ops.get("/stats", getStats);
 ops.all("/stats", methodNotAllowed("GET"));
 
-// Used when a test calls this sub-app directly; mounted, the Worker's own handlers answer.
+// Used when a test calls this sub-app directly; mounted, the Worker's own handler answers.
 ops.notFound(notFound);
-ops.onError(onError);
+// Hono keeps a sub-app's own error handler for its routes when mounted: one place for both.
+ops.onError((error, c) => onError(error instanceof LedgerUnavailableError ? ledgerUnavailable(error) : error, c));
+
+/** 503, not 500: a Durable Object moves or restarts now and then, and every ops request may be repeated. */
+function ledgerUnavailable(error: LedgerUnavailableError): HttpError {
+  const cause = error.cause instanceof Error ? error.cause.name : typeof error.cause;
+  console.error(`deliver (ops): the delivery ledger did not answer (${cause}).`);
+  return new HttpError("retry_later", {
+    message: "The delivery ledger did not answer; retry in a few seconds.",
+    headers: { "retry-after": "5" },
+  });
+}

@@ -1,20 +1,24 @@
 /**
- * GET /ops/dead-letters?limit=&cursor=&reason=&since=: the dead-letter store, a page at a time.
- * Each entry says what failed, when and how often, and to whom in masked form (`j***@example.com`,
- * read from the stored frame); never the frame, the nonce or the ciphertext.
+ * GET /ops/dead-letters?limit=&cursor=&reason=&since=: the dead letters the ledger holds, a page at
+ * a time in id order. Each entry says what failed, when and how often, and to whom in masked form
+ * (`j***@example.com`, read from the stored frame); never the frame, the nonce or the ciphertext.
+ *
+ * A page holds at most 200 entries whatever `limit` asks (`DEAD_LETTERS_PER_CALL`): a caller
+ * follows `cursor`, the last id of the page, until it is null.
  */
 
 import { decodeFrame } from "@notepipe/frame";
-import { DELIVERY_ERROR_CODES, type DeadLetter, type DeadLetterView } from "@notepipe/pipeline";
+import { DELIVERY_ERROR_CODES, type DeadLetter, type DeadLetterListing, type DeadLetterView } from "@notepipe/pipeline";
 import type { Context } from "hono";
 import * as z from "zod/mini";
 import { parseWith } from "../http/body.ts";
 import { NO_STORE } from "../http/errors.ts";
+import { listDeadLetters as listFromLedger } from "../store/dead-letters.ts";
 import type { OpsEnv } from "./app.ts";
-import { deadLetterPage, readDeadLetters } from "./dead-letter-pages.ts";
+import { deadLetterId } from "./dead-letter-id.ts";
 
-/** A KV list call returns at most 1,000 keys; a page's values are read 100 per bulk get. */
-export const MAX_PAGE_SIZE = 1000;
+/** What `limit` may ask, as it always could; the page itself is capped lower. */
+const MAX_PAGE_SIZE = 1000;
 const DEFAULT_PAGE_SIZE = 100;
 
 const listQuery = z.strictObject({
@@ -22,7 +26,7 @@ const listQuery = z.strictObject({
     z.coerce.number().check(z.multipleOf(1), z.minimum(1), z.maximum(MAX_PAGE_SIZE)),
     DEFAULT_PAGE_SIZE,
   ),
-  cursor: z.optional(z.string().check(z.minLength(1), z.maxLength(1024))),
+  cursor: z.optional(deadLetterId),
   reason: z.optional(z.enum(DELIVERY_ERROR_CODES)),
   since: z.optional(z.iso.datetime({ offset: true })),
 });
@@ -40,7 +44,7 @@ export function maskRecipient(address: string): string {
 }
 
 /** The masked recipient of a stored frame (standard base64), or null if it holds none. */
-export function recipientOf(frameBase64: string): string | null {
+function recipientOf(frameBase64: string): string | null {
   if (frameBase64 === "") return null;
   try {
     const decoded = decodeFrame(Uint8Array.fromBase64(frameBase64));
@@ -50,7 +54,7 @@ export function recipientOf(frameBase64: string): string | null {
   }
 }
 
-export function viewOf(letter: DeadLetter): DeadLetterView {
+function viewOf(letter: DeadLetter): DeadLetterView {
   const view: DeadLetterView = {
     id: letter.id,
     reason: letter.reason,
@@ -68,15 +72,8 @@ export function viewOf(letter: DeadLetter): DeadLetterView {
 
 export async function listDeadLetters(c: Context<OpsEnv>): Promise<Response> {
   const query = parseWith(listQuery, c.req.query(), "query");
-  const page = await deadLetterPage(c.env.STATUS, {
-    limit: query.limit,
-    cursor: query.cursor ?? null,
-    filter: { reason: query.reason, since: query.since === undefined ? undefined : Date.parse(query.since) },
-  });
-  const letters = await readDeadLetters(c.env.STATUS, page.ids);
-  const deadLetters = page.ids.flatMap((id) => {
-    const letter = letters.get(id);
-    return letter === undefined ? [] : [viewOf(letter)];
-  });
-  return c.json({ deadLetters, cursor: page.cursor }, 200, NO_STORE);
+  const filter = { reason: query.reason, since: query.since === undefined ? undefined : Date.parse(query.since) };
+  const page = await listFromLedger(c.env, filter, query.cursor ?? null, query.limit);
+  const listing: DeadLetterListing = { deadLetters: page.deadLetters.map(viewOf), cursor: page.cursor };
+  return c.json(listing, 200, NO_STORE);
 }

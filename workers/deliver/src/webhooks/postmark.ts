@@ -78,6 +78,6 @@ export async function postmarkWebhook(c: Context<WebhooksEnv>): Promise<Response
     console.log(`deliver: Postmark ${event.RecordType} (${eventId}) carries no note id; acknowledged`);
     return c.json({ received: true, outcome: "ignored" });
   }
-  const outcome = await applyDeliveryEvent(c.env.STATUS, { noteId, eventId, ...change }, Date.now());
+  const outcome = await applyDeliveryEvent(c.env, { noteId, eventId, ...change });
   return c.json({ received: true, outcome });
 }

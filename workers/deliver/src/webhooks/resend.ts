@@ -97,10 +97,11 @@ export async function resendWebhook(c: Context<WebhooksEnv>): Promise<Response> 
       : state === "complained"
         ? COMPLAINED_SENTENCE
         : undefined;
-  const outcome = await applyDeliveryEvent(
-    c.env.STATUS,
-    { noteId, state, eventId: verdict.id, ...(error === undefined ? {} : { error }) },
-    now,
-  );
+  const outcome = await applyDeliveryEvent(c.env, {
+    noteId,
+    state,
+    eventId: verdict.id,
+    ...(error === undefined ? {} : { error }),
+  });
   return c.json({ received: true, outcome });
 }

@@ -1,0 +1,66 @@
+/**
+ * What the ops API (workers/deliver/src/ops) answers and `pnpm ops` (packages/ops-cli) reads: the
+ * shapes are written once, here, so that the two cannot drift apart.
+ */
+
+import type { DeadLetterView } from "./dead-letter.ts";
+import type { NoteState } from "./index.ts";
+
+/** `GET /ops/dead-letters`: one page, in id order. */
+export interface DeadLetterListing {
+  deadLetters: DeadLetterView[];
+  /** The `cursor` of the next page, or null at the end. */
+  cursor: string | null;
+}
+
+/**
+ * Why a replay left an entry where it was:
+ * - `not_found`: no dead letter has this id (replayed or discarded already, or never one);
+ * - `already_sent`: the note went out (or was delivered) after all: it is never sent again;
+ * - `already_queued`: the note is back in the queue;
+ * - `undecodable`: its frame does not decode, so a replay could only fail again;
+ * - `possibly_sent`: the provider may already have sent it; replayed only when asked
+ *   (`includePossiblySent`), as the reader may then get the email twice.
+ */
+export type ReplaySkip = "not_found" | "already_sent" | "already_queued" | "undecodable" | "possibly_sent";
+
+export type ReplayResult =
+  | { id: string; outcome: "replayed" }
+  | { id: string; outcome: "skipped"; reason: ReplaySkip }
+  | { id: string; outcome: "failed"; reason: "queue_unavailable" };
+
+/** `POST /ops/dead-letters/replay`. */
+export interface ReplayAnswer {
+  replayed: number;
+  skipped: number;
+  failed: number;
+  /** Of `skipped`, how many were left out as possibly sent. */
+  skippedPossiblySent: number;
+  /** One per id handled, in the order asked (for `ids`) or in id order. */
+  results: ReplayResult[];
+  /** `ids` only: the ids this request did not get to; send them again. */
+  remaining?: string[];
+  /** `all` or `since`/`reason` only: where the next request goes on, or null at the end. */
+  cursor?: string | null;
+}
+
+/** `DELETE /ops/dead-letters/:id`. */
+export interface DiscardAnswer {
+  id: string;
+  discarded: true;
+  state: NoteState;
+}
+
+/** `GET /ops/stats`: exact counts from the delivery ledger. */
+export interface OpsStats {
+  /** Notes the ledger knows, by state. */
+  states: Partial<Record<NoteState, number>>;
+  records: number;
+  deadLetters: { total: number; byReason: Record<string, number>; possiblySent: number };
+  /** Status records KV does not hold yet (it refused the write); the Cron repair writes them. */
+  behind: number;
+  /** Requests whose answer never came, waiting to be sent again under the same key. */
+  unanswered: number;
+  /** Always true: the ledger counts everything. Kept for callers of the older, bounded count. */
+  complete: true;
+}

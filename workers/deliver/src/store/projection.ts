@@ -1,0 +1,37 @@
+/**
+ * After the ledger moved some notes: their records to KV for the client's polls, then the ledger
+ * told which versions KV took. What KV refused stays behind in the ledger for the Cron repair.
+ */
+
+import type { Ledger } from "./ledger-client.ts";
+import { callLedger } from "./ledger-client.ts";
+import type { BehindRecord } from "./ledger-types.ts";
+import { putStatuses } from "./status-records.ts";
+
+/**
+ * Never throws; answers how many records KV took. `who` names the caller in the one line logged
+ * when KV refused writes.
+ *
+ * @example
+ * await projectToKv(env, ledger, await ledger.finishReplay(ids, token), "deliver (ops)");
+ */
+export async function projectToKv(
+  env: Env,
+  ledger: Ledger,
+  records: readonly BehindRecord[],
+  who: string,
+): Promise<number> {
+  if (records.length === 0) return 0;
+  const written = await putStatuses(
+    env.STATUS,
+    records.map((item) => item.record),
+    who,
+  );
+  const synced = records.filter((item) => written.has(item.record.id));
+  if (synced.length === 0) return 0;
+  // A sync that went unrecorded only costs the repair one more write of the same record.
+  await callLedger(() => ledger.synced(synced.map((item) => ({ id: item.record.id, version: item.version })))).catch(
+    () => undefined,
+  );
+  return synced.length;
+}
