@@ -68,9 +68,10 @@ export async function postNote(stack: Stack, note: Note): Promise<Response> {
 export async function waitForFinalStates(stack: Stack, ids: readonly string[], timeoutMs: number) {
   const states = new Map<string, string>(ids.map((id) => [id, "unknown"]));
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  for (let polls = 0; ; polls++) {
     const pending = ids.filter((id) => !FINAL_STATES.has(states.get(id) as string));
-    if (pending.length === 0 || Date.now() > deadline) return states;
+    // At least one poll, so that a timeout of 0 reads every state once.
+    if (pending.length === 0 || (polls > 0 && Date.now() > deadline)) return states;
     for (let i = 0; i < pending.length; i += 100) {
       const res = await fetch(`${stack.ingestUrl}/v1/notes/status`, {
         method: "POST",

@@ -129,12 +129,12 @@ describe("the operator's walk-through", () => {
     for (const note of notes) expect(inbox.get(note.id)).toHaveLength(1);
   }, 120_000);
 
-  it("replaying again sends nothing: the store is empty, and the same ids are skipped", async () => {
+  it("replaying again sends nothing: no dead letter is left, and the same ids are refused as sent", async () => {
     const again = await ops("dlq", "replay", "--all");
     expect(again).toMatchObject({ code: 0, stdout: "nothing to replay: no dead letter matches\n" });
 
     const byIds = await ops("dlq", "replay", ...notes.map((note) => note.id));
-    expect(byIds).toMatchObject({ code: 0, stdout: "replayed 0, skipped 3 (not_found 3), failed 0, of 3\n" });
+    expect(byIds).toMatchObject({ code: 0, stdout: "replayed 0, skipped 3 (already_sent 3), failed 0, of 3\n" });
 
     const stats = JSON.parse((await ops("--json", "stats")).stdout) as {
       states: Record<string, number>;
