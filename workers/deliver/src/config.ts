@@ -3,6 +3,7 @@
  * configured strings are JSON-encoded here, not per email (see `emailJson` in providers/).
  */
 
+import { MAX_FRAME_BYTES } from "@notepipe/frame";
 import { MAX_DELAY_SECONDS, type RetrySettings } from "./backoff.ts";
 import { postmarkProvider } from "./providers/postmark.ts";
 import type { MailProvider, SendSettings } from "./providers/provider.ts";
@@ -14,6 +15,8 @@ export interface DeliverConfig {
   provider: MailProvider;
   send: SendSettings;
   retry: RetrySettings;
+  /** Frame bytes one invocation sends at most (BATCH_FRAME_BUDGET_BYTES); the rest wait for the next. */
+  frameBudgetBytes: number;
 }
 
 export type ConfigResult = { ok: true; config: DeliverConfig } | { ok: false; problem: string };
@@ -28,6 +31,7 @@ const CONFIG_KEYS = [
   "RETRY_BASE_SECONDS",
   "RETRY_MAX_SECONDS",
   "PIPELINE_RETRY_SECONDS",
+  "BATCH_FRAME_BUDGET_BYTES",
 ] as const satisfies readonly (keyof Env)[];
 
 /** Widened to string: wrangler types each var as its literal value in wrangler.deliver.toml. */
@@ -39,6 +43,9 @@ const SECONDS_KEYS = [
   "RETRY_MAX_SECONDS",
   "PIPELINE_RETRY_SECONDS",
 ] as const;
+
+/** 100 frames of 64 KiB: the most a batch can hold, so a budget above it changes nothing. */
+const MAX_BUDGET_BYTES = 100 * MAX_FRAME_BYTES;
 
 let cached: { values: string[]; result: ConfigResult } | undefined;
 
@@ -77,9 +84,18 @@ function parseConfig(env: ConfigSource): ConfigResult {
     }
     seconds[key] = value;
   }
+  const budget = Number(env.BATCH_FRAME_BUDGET_BYTES);
+  // At least one largest frame, or no note of 64 KiB could ever go out.
+  if (!Number.isInteger(budget) || budget < MAX_FRAME_BYTES || budget > MAX_BUDGET_BYTES) {
+    return {
+      ok: false,
+      problem: `BATCH_FRAME_BUDGET_BYTES must be a whole number of bytes from ${MAX_FRAME_BYTES} to ${MAX_BUDGET_BYTES}.`,
+    };
+  }
   return {
     ok: true,
     config: {
+      frameBudgetBytes: budget,
       provider,
       send: {
         apiUrl: env.MAIL_API_URL.replace(/\/+$/, ""),

@@ -1,6 +1,7 @@
 /**
  * The `notes` consumer. For one batch:
- *   1. decode every message; copies of one note follow the first copy's fate;
+ *   1. decode every message; copies of one note follow the first copy's fate; past the invocation's
+ *      byte budget (budget.ts), the other notes go back to the queue for the next invocation;
  *   2. claim the batch in the delivery ledger (one call): which notes go out in which request,
  *      which are settled already (ack), which a request in flight elsewhere holds (retry later);
  *   3. send each request, byte for byte the one the ledger describes, and classify each email;
@@ -13,6 +14,7 @@
 import { decodeFrame, type Frame } from "@notepipe/frame";
 import type { DeliveryErrorCode, StatusRecord } from "@notepipe/pipeline";
 import { outageDelaySeconds, pipelineDelaySeconds, type RetrySettings, retryDelaySeconds } from "./backoff.ts";
+import { deferToNextInvocation, withinBudget } from "./budget.ts";
 import { type DeliverConfig, readConfig } from "./config.ts";
 import { type DecodedMessage, decodeMessage } from "./decode-message.ts";
 import { classOf, describe, type FailedOutcome, isAmbiguous, type SendOutcome } from "./outcomes.ts";
@@ -45,6 +47,8 @@ interface Note {
   id: string;
   messages: Message<unknown>[];
   decoded: DecodedMessage;
+  /** The frame's bytes (what the byte budget counts), 0 for a message without one. */
+  bytes: number;
 }
 
 interface Sent {
@@ -57,8 +61,14 @@ export async function deliverNotes(batch: MessageBatch<unknown>, env: Env): Prom
   for (const message of batch.messages) {
     const decoded = decodeMessage(message);
     const note = notes.get(decoded.id);
-    if (note === undefined) notes.set(decoded.id, { id: decoded.id, messages: [message], decoded });
-    else note.messages.push(message);
+    if (note === undefined) {
+      notes.set(decoded.id, {
+        id: decoded.id,
+        messages: [message],
+        decoded,
+        bytes: decoded.ok ? decoded.bytes.length : 0,
+      });
+    } else note.messages.push(message);
   }
 
   const read = readConfig(env);
@@ -72,6 +82,17 @@ export async function deliverNotes(batch: MessageBatch<unknown>, env: Env): Prom
     return;
   }
   const { config } = read;
+  const { later } = withinBudget(notes.values(), config.frameBudgetBytes);
+  for (const item of later) notes.delete(item.id);
+  await Promise.all([
+    later.length > 0 ? deferToNextInvocation(env.NOTES_QUEUE, later) : undefined,
+    claimSendSettle(env, config, notes),
+  ]);
+}
+
+/** Steps 2 to 4 for the notes this invocation sends. */
+async function claimSendSettle(env: Env, config: DeliverConfig, notes: Map<string, Note>): Promise<void> {
+  if (notes.size === 0) return;
   const ledger = ledgerOf(env);
   const holder = crypto.randomUUID();
 
@@ -89,7 +110,11 @@ export async function deliverNotes(batch: MessageBatch<unknown>, env: Env): Prom
       }),
     );
   } catch (error) {
-    retryOnOutage(batch.messages, "claim", error);
+    retryOnOutage(
+      [...notes.values()].flatMap((note) => note.messages),
+      "claim",
+      error,
+    );
     return;
   }
 
