@@ -52,7 +52,7 @@ describe("the byte budget", () => {
     );
 
     expect(requests).toHaveLength(1);
-    expect((requests[0]?.body as unknown[]).length).toBe(3);
+    expect(requests[0]?.body).toHaveLength(3);
     expect([...result.explicitAcks].sort()).toEqual(ids(messages).sort());
     expect(result.retryMessages).toEqual([]);
     // The two that wait go back as they came, their bytes unchanged.
@@ -90,7 +90,7 @@ describe("the byte budget", () => {
 
     expect(env.BATCH_FRAME_BUDGET_BYTES).toBeDefined();
     expect(requests).toHaveLength(1);
-    expect((requests[0]?.body as unknown[]).length).toBe(100);
+    expect(requests[0]?.body).toHaveLength(100);
     expect(result.explicitAcks).toHaveLength(100);
     expect(sent).toEqual([]);
   });
