@@ -7,7 +7,8 @@ export default mergeConfig(
     test: {
       name: "web",
       include: ["test/**/*.test.ts"],
-      // Starts a real stack (wrangler dev, two workerd processes) and a Chromium.
+      // One real stack (wrangler dev, two workerd processes) for all the files; each its Chromium.
+      globalSetup: ["test/demo-stack.global.ts"],
       testTimeout: 150_000,
       hookTimeout: 180_000,
     },

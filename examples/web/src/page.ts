@@ -1,28 +1,47 @@
 /**
  * The demo page's script, bundled with @notepipe/client by server.ts. Everything notepipe-specific
- * is an SDK call: generateKey / importKeyJwk, send, resumeOnOpen, decrypt. The rest is DOM.
- * The endpoint is "" (this page's origin): the demo server passes /v1/* on to ingest.
+ * is an SDK call: generateKey / importKeyJwk, createOutbox (enqueue, start), decrypt. The rest is
+ * DOM. The endpoint is "" (this page's origin): the demo server passes /v1/* on to ingest.
  */
 
 import {
-  type ClientNoteState,
+  createOutbox,
+  type DrainResult,
   decrypt,
   exportKeyJwk,
   exportKeyRaw,
   generateKey,
+  IndexedDbOutboxStore,
   importKeyJwk,
-  LocalStoragePendingStore,
   NotepipeError,
-  resumeOnOpen,
-  send,
+  type OutboxNote,
+  type OutboxState,
 } from "@notepipe/client";
 
 const KEY_ITEM = "notepipe-demo:key";
+/** What the page knows of a note that the outbox does not keep: its recipient, and how it was written. */
+const NOTES_ITEM = "notepipe-demo:notes";
 const POLL_INTERVAL_MS = 1000;
 /** From `sent` on, the local provider holds the email. */
-const HAS_EMAIL: ReadonlySet<ClientNoteState> = new Set(["sent", "delivered", "bounced", "complained"]);
+const HAS_EMAIL: ReadonlySet<OutboxState> = new Set(["sent", "delivered", "bounced", "complained"]);
 
-const client = { endpoint: "", store: new LocalStoragePendingStore() };
+/**
+ * Local demo only: a real app gets the token for its user's address from its own backend. Asked for
+ * when the note is sent, not when it is written, so that a note can be written with no network.
+ */
+async function getToken(to: string): Promise<string> {
+  const minted = await fetch("/dev/token", { method: "POST", body: JSON.stringify({ to }) });
+  const { token, message } = (await minted.json()) as { token?: string; message?: string };
+  if (token === undefined) throw new Error(message ?? "No token for this address.");
+  return token;
+}
+
+const outbox = createOutbox({
+  endpoint: "",
+  store: new IndexedDbOutboxStore("notepipe-demo"),
+  getToken,
+  pollIntervalMs: POLL_INTERVAL_MS,
+});
 
 function element<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
@@ -38,6 +57,10 @@ function make<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, 
 }
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// The page's shell (this page and its script) from a service worker, so that it opens offline too.
+// Without one (an older browser, a full quota) the page still works while it is open.
+navigator.serviceWorker?.register("/sw.js").catch(() => undefined);
 
 // --- the key ----------------------------------------------------------------------------------
 
@@ -68,27 +91,42 @@ element<HTMLButtonElement>("new-key").addEventListener("click", async () => {
 
 // --- the notes --------------------------------------------------------------------------------
 
+interface WrittenNote {
+  to: string;
+  offline: boolean;
+}
+
+function writtenNotes(): Record<string, WrittenNote> {
+  return JSON.parse(localStorage.getItem(NOTES_ITEM) ?? "{}") as Record<string, WrittenNote>;
+}
+
+function remember(id: string, note: WrittenNote): void {
+  localStorage.setItem(NOTES_ITEM, JSON.stringify({ ...writtenNotes(), [id]: note }));
+}
+
 interface Row {
   item: HTMLLIElement;
   states: HTMLOListElement;
   mail: HTMLDivElement;
-  seen: ClientNoteState[];
+  seen: OutboxState[];
   email: "none" | "loading" | "shown";
 }
 
 const rows = new Map<string, Row>();
 const list = element<HTMLOListElement>("notes");
 
-function rowFor(id: string, to: string | null): Row {
+function rowFor(id: string): Row {
   let row = rows.get(id);
   if (row !== undefined) return row;
+  const written = writtenNotes()[id];
   const item = make("li", "note");
   item.dataset.noteId = id;
   const head = make("div", "note-head");
   head.append(
     make("code", "note-id", id),
-    make("span", "note-to", to === null ? "(sent on an earlier visit)" : `to ${to}`),
+    make("span", "note-to", written ? `to ${written.to}` : "(another browser's)"),
   );
+  if (written?.offline) head.append(make("span", "note-offline", "written offline"));
   const states = make("ol", "states");
   const mail = make("div", "mail");
   mail.hidden = true;
@@ -99,16 +137,16 @@ function rowFor(id: string, to: string | null): Row {
   return row;
 }
 
-function showState(row: Row, state: ClientNoteState, error?: string): void {
-  if (row.seen.at(-1) === state) return;
-  row.seen.push(state);
-  row.item.dataset.state = state;
+function showState(row: Row, note: Pick<OutboxNote, "state" | "code" | "error">): void {
+  if (row.seen.at(-1) === note.state) return;
+  row.seen.push(note.state);
+  row.item.dataset.state = note.state;
   for (const old of row.states.querySelectorAll(".current")) old.classList.remove("current");
-  const step = make("li", `state current state-${state}`, state);
+  const step = make("li", `state current state-${note.state}`, note.state);
   step.title = new Date().toLocaleTimeString();
-  if (error !== undefined) step.title += ` — ${error}`;
+  if (note.error !== undefined) step.title += ` — ${note.code ?? ""} ${note.error}`;
   row.states.append(step);
-  if (HAS_EMAIL.has(state) && row.email === "none") void showEmail(row);
+  if (HAS_EMAIL.has(note.state) && row.email === "none") void showEmail(row);
 }
 
 /** The recipient's side: the email from the local inbox, and what the key makes of it. */
@@ -142,38 +180,28 @@ async function showEmail(row: Row): Promise<void> {
   row.email = "none";
 }
 
-// --- polling: resumeOnOpen on load, then every second while something is pending ---------------
-
-let wake = false;
-let polling = false;
-
-function poll(): void {
-  wake = true;
-  if (!polling) void pollLoop();
+function render(notes: readonly OutboxNote[]): void {
+  for (const note of notes) showState(rowFor(note.id), note);
 }
 
-async function pollLoop(): Promise<void> {
-  polling = true;
-  try {
-    while (wake) {
-      wake = false;
-      const { changes, pending } = await resumeOnOpen(client);
-      for (const note of pending) showState(rowFor(note.id, null), note.state);
-      for (const change of changes) showState(rowFor(change.id, null), change.state, change.error);
-      if (pending.length > 0) {
-        wake = true;
-        await delay(POLL_INTERVAL_MS);
-      }
-    }
-  } catch (error) {
-    element("poll-status").textContent =
-      error instanceof NotepipeError ? `Polling failed: ${error.message}` : String(error);
-  } finally {
-    polling = false;
+// --- the outbox: drained on load, on `online`, after each note and every second while one is out ---
+
+const outboxStatus = element("outbox-status");
+
+function showOutbox({ drained, notes, error }: DrainResult): void {
+  render(notes);
+  const queued = notes.filter((note) => note.state === "queued").length;
+  const waiting = queued === 0 ? "No note waits" : queued === 1 ? "1 note waits" : `${queued} notes wait`;
+  if (error !== undefined) {
+    outboxStatus.className = "offline";
+    outboxStatus.textContent = `${navigator.onLine ? "" : "Offline. "}${waiting} in the outbox: ${error.message}`;
+  } else {
+    outboxStatus.className = "";
+    outboxStatus.textContent = drained
+      ? `${waiting} in the outbox.`
+      : `${waiting} in the outbox, which another tab is draining.`;
   }
 }
-
-// --- sending ----------------------------------------------------------------------------------
 
 const form = element<HTMLFormElement>("compose");
 const sendStatus = element("send-status");
@@ -182,25 +210,28 @@ form.addEventListener("submit", async (event) => {
   event.preventDefault();
   const to = element<HTMLInputElement>("to").value.trim();
   const text = element<HTMLTextAreaElement>("text").value;
-  const button = element<HTMLButtonElement>("send");
-  button.disabled = true;
   sendStatus.className = "";
-  sendStatus.textContent = "Encrypting and sending…";
   try {
-    // Local demo only: a real app gets the token for its user's address from its own backend.
-    const minted = await fetch("/dev/token", { method: "POST", body: JSON.stringify({ to }) });
-    const { token, message } = (await minted.json()) as { token?: string; message?: string };
-    if (token === undefined) throw new Error(message ?? "No token for this address.");
-    const id = await send(client, { to, text, key, token });
-    sendStatus.textContent = `Ingest answered 202: note ${id} is queued.`;
-    showState(rowFor(id, to), "pending");
-    poll();
+    const id = await outbox.enqueue({ to, text, key });
+    remember(id, { to, offline: !navigator.onLine });
+    sendStatus.textContent = `Note ${id} is in the outbox: it leaves as soon as the network allows.`;
+    showState(rowFor(id), { state: "queued" });
   } catch (error) {
     sendStatus.className = "error";
     sendStatus.textContent = error instanceof NotepipeError ? `${error.code}: ${error.message}` : String(error);
-  } finally {
-    button.disabled = false;
   }
 });
 
-poll();
+function showStorageError(error: unknown): void {
+  outboxStatus.className = "error";
+  outboxStatus.textContent = error instanceof NotepipeError ? error.message : String(error);
+}
+
+// What the outbox holds is on the page at once, before the first drain has asked the network.
+try {
+  render(await outbox.list());
+} catch (error) {
+  showStorageError(error);
+}
+outbox.start({ onDrain: showOutbox, onError: showStorageError });
+document.body.dataset.ready = "true";

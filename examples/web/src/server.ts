@@ -1,6 +1,6 @@
 /**
- * The browser demo's server: serves index.html and the page's script (bundled from the SDK by
- * esbuild when the server starts), and passes `/v1/*` to ingest and `/inbox` to the local mail
+ * The browser demo's server: serves index.html, the page's script (bundled from the SDK by esbuild
+ * when the server starts) and its service worker, and passes `/v1/*` to ingest and `/inbox` to the local mail
  * provider. Same origin for all of it, so the page needs no CORS from either.
  *
  * It also mints client tokens (`POST /dev/token`) with the stack's dev secret, which a real app
@@ -49,10 +49,13 @@ function loadEsbuild(): Esbuild {
   return createRequire(require.resolve("wrangler/package.json"))("esbuild") as Esbuild;
 }
 
-/** The page's script: src/page.ts with @notepipe/client inlined, as an app's bundler would ship it. */
-export async function bundlePage(): Promise<string> {
+/**
+ * A script of the page's: src/page.ts with @notepipe/client inlined, as an app's bundler would ship
+ * it, or src/service-worker.ts.
+ */
+export async function bundleScript(entry: "page.ts" | "service-worker.ts" = "page.ts"): Promise<string> {
   const result = await loadEsbuild().build({
-    entryPoints: [new URL("page.ts", import.meta.url).pathname],
+    entryPoints: [new URL(entry, import.meta.url).pathname],
     bundle: true,
     format: "esm",
     platform: "browser",
@@ -63,7 +66,7 @@ export async function bundlePage(): Promise<string> {
     logLevel: "silent",
   });
   const output = result.outputFiles[0];
-  if (output === undefined) throw new Error("esbuild produced no output for the page script.");
+  if (output === undefined) throw new Error(`esbuild produced no output for ${entry}.`);
   return output.text;
 }
 
@@ -79,11 +82,13 @@ export async function startWebDemo(options: WebDemoOptions = {}): Promise<Runnin
   const secrets = parseTokenSecrets(options.tokenSecrets ?? DEV_TOKEN_SECRETS);
   const kid = secrets.keys().next().value as string;
   const html = readFileSync(new URL("../index.html", import.meta.url), "utf8");
-  const script = await bundlePage();
+  const script = await bundleScript();
+  const serviceWorker = await bundleScript("service-worker.ts");
 
   const app = new Hono();
   app.get("/", (c) => c.html(html));
   app.get("/page.js", (c) => c.body(script, 200, { "content-type": "text/javascript; charset=utf-8" }));
+  app.get("/sw.js", (c) => c.body(serviceWorker, 200, { "content-type": "text/javascript; charset=utf-8" }));
 
   app.post("/dev/token", async (c) => {
     const { to } = await c.req.json<{ to?: unknown }>().catch(() => ({ to: undefined }));

@@ -1,6 +1,6 @@
 /**
  * What `send` and `resumeOnOpen` need to reach ingest: one plain object an app builds once and
- * passes to both.
+ * passes to both. The outbox's config (outbox/outbox.ts) extends it.
  */
 
 import type { NoteState } from "@notepipe/pipeline";
@@ -41,16 +41,20 @@ export interface RetryOptions {
   timeoutMs?: number;
 }
 
-export interface ClientConfig {
-  /** The ingest Worker's origin, e.g. `"https://notes.example.com"`; `""` for the page's own origin. */
-  endpoint: string;
+export interface ClientConfig extends IngestConnection {
   /** Where `send` records accepted notes and `resumeOnOpen` finds them. */
   store?: PendingStore;
+  /** Default: {@link DEFAULT_FINAL_STATES}. */
+  finalStates?: readonly ClientNoteState[];
+}
+
+/** How to reach ingest: what every request needs, for `send`, `resumeOnOpen` and the outbox alike. */
+export interface IngestConnection {
+  /** The ingest Worker's origin, e.g. `"https://notes.example.com"`; `""` for the page's own origin. */
+  endpoint: string;
   /** Default: the global `fetch`. */
   fetch?: typeof fetch;
   retry?: RetryOptions;
-  /** Default: {@link DEFAULT_FINAL_STATES}. */
-  finalStates?: readonly ClientNoteState[];
   /** How to wait between attempts. Default: `setTimeout`. Tests pass one that records and returns. */
   sleep?: (ms: number) => Promise<void>;
 }

@@ -38,7 +38,11 @@ export type ClientErrorCode =
   /** It decrypted, but to bytes that are not UTF-8: use `decryptBytes`. */
   | "not_text"
   /** A key, passphrase or its stored parameters this library will not use. */
-  | "bad_key";
+  | "bad_key"
+  /** The outbox's storage refused a read or a write (quota, private mode); nothing was half-written. */
+  | "storage_failed"
+  /** No token for a queued note yet (the outbox's `getToken` threw, or it has none): it stays queued. */
+  | "token_unavailable";
 
 /** A server code this version does not know still arrives as a string. */
 export type NotepipeErrorCode = ServerErrorCode | ClientErrorCode | (string & {});

@@ -1,4 +1,10 @@
-export { type ClientConfig, type ClientNoteState, DEFAULT_FINAL_STATES, type RetryOptions } from "./config.ts";
+export {
+  type ClientConfig,
+  type ClientNoteState,
+  DEFAULT_FINAL_STATES,
+  type IngestConnection,
+  type RetryOptions,
+} from "./config.ts";
 export { decrypt, decryptBytes } from "./decrypt.ts";
 export {
   type ClientErrorCode,
@@ -20,6 +26,22 @@ export {
   PBKDF2_MIN_ITERATIONS,
   PBKDF2_SALT_BYTES,
 } from "./keys.ts";
+export { type AsyncKeyValueStorage, AsyncStorageOutboxStore } from "./outbox/async-storage-store.ts";
+export type { DrainResult } from "./outbox/drain.ts";
+export { IndexedDbOutboxStore } from "./outbox/indexeddb-store.ts";
+export { LEASE_MS } from "./outbox/lock.ts";
+export { MemoryOutboxStore } from "./outbox/memory-store.ts";
+export {
+  createOutbox,
+  DEFAULT_EXPIRE_AFTER_MS,
+  DEFAULT_POLL_INTERVAL_MS,
+  type Outbox,
+  type OutboxConfig,
+  type OutboxNoteInput,
+} from "./outbox/outbox.ts";
+export type { OutboxChange } from "./outbox/records.ts";
+export type { DrainListener } from "./outbox/schedule.ts";
+export type { Lease, OutboxNote, OutboxRecord, OutboxState, OutboxStore } from "./outbox/store.ts";
 export {
   type KeyValueStorage,
   LocalStoragePendingStore,
@@ -28,5 +50,7 @@ export {
   type PendingStore,
 } from "./pending.ts";
 export { parseRetryAfter } from "./request.ts";
-export { type NoteChange, type ResumeResult, resumeOnOpen, STATUS_BATCH_SIZE } from "./resume.ts";
+export { type NoteChange, type ResumeResult, resumeOnOpen } from "./resume.ts";
+export type { NoteContent } from "./seal.ts";
 export { type NoteInput, send } from "./send.ts";
+export { STATUS_BATCH_SIZE } from "./status.ts";

@@ -4,7 +4,7 @@
  * (the note id inside the frame is the idempotency key).
  */
 
-import type { ClientConfig } from "./config.ts";
+import type { IngestConnection } from "./config.ts";
 import { NotepipeError } from "./errors.ts";
 
 export const DEFAULT_ATTEMPTS = 5;
@@ -60,7 +60,7 @@ async function errorFrom(res: Response, noteId: string | undefined): Promise<Not
  * jitter, and are never shorter than the server's `Retry-After`.
  */
 export async function request(
-  config: ClientConfig,
+  config: IngestConnection,
   path: string,
   init: { method: "POST"; headers: Record<string, string>; body: Uint8Array<ArrayBuffer> | string },
   noteId?: string,

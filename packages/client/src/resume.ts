@@ -2,19 +2,9 @@
  * `resumeOnOpen`: on the next app start, learn what became of the notes sent earlier.
  */
 
-import type { NoteState } from "@notepipe/pipeline";
 import { type ClientConfig, type ClientNoteState, DEFAULT_FINAL_STATES } from "./config.ts";
-import { NotepipeError } from "./errors.ts";
 import type { PendingNote, PendingStore } from "./pending.ts";
-import { request } from "./request.ts";
-
-/** `POST /v1/notes/status` takes at most 100 ids: KV's bulk get reads 100 keys per operation. */
-export const STATUS_BATCH_SIZE = 100;
-/** A status record lives 30 days in KV (STATUS_TTL_SECONDS); `unknown` after that is forever. */
-const STATUS_LIFETIME_MS = 30 * 24 * 60 * 60 * 1000;
-
-/** One entry of `POST /v1/notes/status`'s answer. */
-type StatusEntry = { id: string; state: NoteState | "unknown"; attempts?: number; updatedAt?: string; error?: string };
+import { clientState, fetchStatuses, STATUS_BATCH_SIZE } from "./status.ts";
 
 export interface NoteChange {
   id: string;
@@ -33,12 +23,6 @@ export interface ResumeResult {
   changes: NoteChange[];
   /** What the store still holds after this poll. */
   pending: PendingNote[];
-}
-
-function clientState(entry: StatusEntry, note: PendingNote, now: number): ClientNoteState {
-  if (entry.state !== "unknown") return entry.state;
-  // ingest answered 202, so the note is queued: deliver has just not written its first status.
-  return now - note.acceptedAt > STATUS_LIFETIME_MS ? "expired" : "pending";
 }
 
 /**
@@ -61,18 +45,7 @@ export async function resumeOnOpen(config: ClientConfig & { store: PendingStore 
 
   for (let start = 0; start < notes.length; start += STATUS_BATCH_SIZE) {
     const ids = notes.slice(start, start + STATUS_BATCH_SIZE).map((note) => note.id);
-    const res = await request(config, "/v1/notes/status", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ ids }),
-    });
-    let entries: StatusEntry[];
-    try {
-      entries = ((await res.json()) as { notes: StatusEntry[] }).notes;
-      if (!Array.isArray(entries)) throw new TypeError("notes is not an array");
-    } catch (cause) {
-      throw new NotepipeError("unexpected_response", "The status answer is not the ingest API's.", { cause });
-    }
+    const entries = await fetchStatuses(config, ids);
 
     const now = Date.now();
     const updated: PendingNote[] = [];
@@ -80,7 +53,7 @@ export async function resumeOnOpen(config: ClientConfig & { store: PendingStore 
     for (const entry of entries) {
       const note = byId.get(entry.id);
       if (note === undefined) continue;
-      const state = clientState(entry, note, now);
+      const state = clientState(entry, note.acceptedAt, now);
       const final = finalStates.has(state) || state === "expired";
       const { attempts, updatedAt, error } = entry;
       if (state !== note.state) {

@@ -1,17 +1,15 @@
 /**
- * `send`: encrypt a note, frame it (frame v1, packages/frame/SPEC.md) and POST it to ingest.
+ * `send`: seal a note (encrypt and frame it) and POST it to ingest, in memory and at once. For a
+ * note that must survive no signal and an app that is killed, the outbox stores it first.
  */
 
-import { encodeFrame, FrameError, noteIdToUuid, uuidToNoteId } from "@notepipe/frame";
+import { uuidToNoteId } from "@notepipe/frame";
 import type { ClientConfig } from "./config.ts";
 import { NotepipeError } from "./errors.ts";
-import { request } from "./request.ts";
+import { postFrame } from "./post-frame.ts";
+import { type NoteContent, newNoteId, sealNote } from "./seal.ts";
 
-export type NoteInput = {
-  /** The recipient's address; the token must have been issued for it. */
-  to: string;
-  /** An AES-256-GCM key with the `encrypt` usage (`generateKey`, `deriveKeyFromPassphrase`, …). */
-  key: CryptoKey;
+export type NoteInput = NoteContent & {
   /** The client token for `to`, sent as `Authorization: Bearer <token>`. */
   token: string;
   /**
@@ -19,7 +17,7 @@ export type NoteInput = {
    * under the same id it becomes at most one email.
    */
   noteId?: string;
-} & ({ text: string; bytes?: never } | { bytes: Uint8Array; text?: never });
+};
 
 /**
  * Encrypts the note with a fresh 12-byte nonce under a fresh 16-byte note id, frames it, and POSTs
@@ -34,34 +32,12 @@ export type NoteInput = {
 export async function send(config: ClientConfig, note: NoteInput): Promise<string> {
   let noteId: Uint8Array;
   try {
-    noteId = note.noteId === undefined ? crypto.getRandomValues(new Uint8Array(16)) : uuidToNoteId(note.noteId);
+    noteId = note.noteId === undefined ? newNoteId() : uuidToNoteId(note.noteId);
   } catch (cause) {
     throw new NotepipeError("bad_id", "noteId must be a note id as send returned it (a lowercase UUID).", { cause });
   }
-  const id = noteIdToUuid(noteId);
-  const nonce = crypto.getRandomValues(new Uint8Array(12));
-  const plaintext = note.text === undefined ? note.bytes.slice() : new TextEncoder().encode(note.text);
-  const ciphertext = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce }, note.key, plaintext));
-
-  let frame: Uint8Array;
-  try {
-    frame = encodeFrame({ noteId, recipient: note.to, nonce, ciphertext });
-  } catch (cause) {
-    if (cause instanceof FrameError) throw new NotepipeError(cause.code, cause.message, { noteId: id, cause });
-    throw cause;
-  }
-
-  await request(
-    config,
-    "/v1/notes",
-    {
-      method: "POST",
-      headers: { "content-type": "application/octet-stream", authorization: `Bearer ${note.token}` },
-      // encodeFrame allocates a plain ArrayBuffer; its declared type is only the wider ArrayBufferLike.
-      body: frame as Uint8Array<ArrayBuffer>,
-    },
-    id,
-  );
+  const { id, frame } = await sealNote(note, noteId);
+  await postFrame(config, id, frame, note.token);
   await config.store?.put([{ id, state: "pending", acceptedAt: Date.now() }]);
   return id;
 }

@@ -1,6 +1,7 @@
 /**
- * The size budget (issue 5): what an app ships for sending and polling, bundled and minified as an
- * app's bundler would, is at most 5 KB gzip.
+ * The size budgets: what an app ships, bundled and minified as an app's bundler would. Sending and
+ * polling is at most 5 KB gzip; with the outbox (and the IndexedDB store a browser app uses with
+ * it), at most 6 KB.
  */
 
 import { createRequire } from "node:module";
@@ -8,6 +9,7 @@ import { gzipSync } from "node:zlib";
 import { expect, it } from "vitest";
 
 const BUDGET_BYTES = 5 * 1024;
+const OUTBOX_BUDGET_BYTES = 6 * 1024;
 
 // esbuild is not a dependency of its own here: wrangler ships it, and resolving it from wrangler's
 // package gets the very binary `pnpm exec esbuild` runs.
@@ -41,4 +43,19 @@ it("the send-and-poll path is at most 5 KB gzip", async () => {
       `whole SDK ${all.raw} B minified, ${all.gzip} B gzip`,
   );
   expect(size.gzip).toBeLessThanOrEqual(BUDGET_BYTES);
+});
+
+it("the outbox with send and resumeOnOpen is at most 6 KB gzip", async () => {
+  const browser = await gzipSizeOf(
+    'export { createOutbox, IndexedDbOutboxStore, resumeOnOpen, send } from "@notepipe/client";',
+  );
+  const reactNative = await gzipSizeOf(
+    'export { AsyncStorageOutboxStore, createOutbox, resumeOnOpen, send } from "@notepipe/client";',
+  );
+  console.log(
+    `client size: outbox + IndexedDB store + send + resumeOnOpen ${browser.raw} B minified, ${browser.gzip} B gzip ` +
+      `(budget ${OUTBOX_BUDGET_BYTES} B); with the AsyncStorage store instead ${reactNative.gzip} B gzip`,
+  );
+  expect(browser.gzip).toBeLessThanOrEqual(OUTBOX_BUDGET_BYTES);
+  expect(reactNative.gzip).toBeLessThanOrEqual(OUTBOX_BUDGET_BYTES);
 });

@@ -1,0 +1,127 @@
+/**
+ * `createOutbox`: a note is encrypted, framed and stored before any network, and sent from storage
+ * until ingest takes it, by whichever tab, worker or process drains first. A note written with no
+ * signal, or by an app killed mid-POST, is not lost; and because every attempt posts the same
+ * frame under the same note id, it is one email.
+ */
+
+import { type ClientConfig, DEFAULT_FINAL_STATES } from "../config.ts";
+import { NotepipeError } from "../errors.ts";
+import { type NoteContent, newNoteId, sealNote } from "../seal.ts";
+import { type DrainConfig, type DrainResult, drainOutbox } from "./drain.ts";
+import { deleteRecords, readRecords, toNote, writeRecord } from "./records.ts";
+import { type DrainListener, keepDraining } from "./schedule.ts";
+import type { OutboxNote, OutboxRecord, OutboxStore } from "./store.ts";
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** A note unsent a week after it was written is news nobody wants any more. */
+export const DEFAULT_EXPIRE_AFTER_MS = 7 * DAY_MS;
+/** How often `start()` polls the status of notes in flight. */
+export const DEFAULT_POLL_INTERVAL_MS = 10_000;
+
+export interface OutboxConfig extends Omit<ClientConfig, "store"> {
+  /** Where notes wait: `IndexedDbOutboxStore`, `AsyncStorageOutboxStore`, `MemoryOutboxStore`. */
+  store: OutboxStore;
+  /**
+   * For notes enqueued without a token: called at send time with the recipient, e.g. to ask the
+   * app's backend. A throw keeps the note queued for the next drain.
+   */
+  getToken?: (to: string) => string | Promise<string>;
+  /** A note still unsent this long after `enqueue` becomes `expired`. Default 7 days. */
+  expireAfterMs?: number;
+  /** How often `start()` drains while a note is queued or in flight. Default 10 s. */
+  pollIntervalMs?: number;
+  /** Default `Date.now`. */
+  now?: () => number;
+}
+
+/** A note for the outbox: like `send`'s, and the token may come later from `getToken`. */
+export type OutboxNoteInput = NoteContent & { token?: string };
+
+export interface Outbox {
+  /**
+   * Encrypts and frames the note, stores it as `queued` and returns its id, before any network.
+   * Rejects with `storage_failed` (quota, private mode) having stored nothing, or with frame v1's
+   * code for a note it cannot carry (`bad_recipient`, `frame_too_large`, …).
+   */
+  enqueue(note: OutboxNoteInput): Promise<string>;
+  /** One drain now: send what is queued, then poll what is in flight. Calls during one share it. */
+  drain(): Promise<DrainResult>;
+  /** Every note, oldest first. */
+  list(): Promise<OutboxNote[]>;
+  /** Forgets notes, typically final ones the app has shown. */
+  remove(ids: readonly string[]): Promise<void>;
+  /**
+   * Drains now, on `online`, after each `enqueue` and on a timer while anything is queued or in
+   * flight, until the returned function is called. For the app's foreground; a service worker or a
+   * background task calls `drain()`.
+   */
+  start(listener?: DrainListener): () => void;
+}
+
+/**
+ * @example
+ * const outbox = createOutbox({ endpoint: "https://notes.example.com", store: new IndexedDbOutboxStore() });
+ * outbox.start({ onDrain: ({ notes }) => render(notes) });
+ * const id = await outbox.enqueue({ to: "ada@example.com", text: "Noon, at the oak.", key, token });
+ */
+export function createOutbox(config: OutboxConfig): Outbox {
+  const now = config.now ?? Date.now;
+  const finalStates = new Set<string>(config.finalStates ?? DEFAULT_FINAL_STATES);
+  const drainConfig: DrainConfig = {
+    ...config,
+    getToken: config.getToken,
+    expireAfterMs: config.expireAfterMs ?? DEFAULT_EXPIRE_AFTER_MS,
+    finalStates,
+    now,
+  };
+  const schedules = new Set<{ wake(): void }>();
+  let running: Promise<DrainResult> | undefined;
+  let lastCreatedAt = 0;
+
+  const drain = () => {
+    running ??= drainOutbox(drainConfig).finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+
+  return {
+    async enqueue(note) {
+      if (note.token === undefined && config.getToken === undefined) {
+        throw new NotepipeError("unauthorized", "Pass the note's token, or give the outbox a getToken.");
+      }
+      const { id, frame } = await sealNote(note, newNoteId());
+      // Strictly increasing, so that notes written within one millisecond still go in order.
+      lastCreatedAt = Math.max(now(), lastCreatedAt + 1);
+      const record: OutboxRecord = { id, state: "queued", createdAt: lastCreatedAt, frame, to: note.to };
+      if (note.token !== undefined) record.token = note.token;
+      await writeRecord(config.store, record);
+      for (const schedule of schedules) schedule.wake();
+      return id;
+    },
+
+    drain,
+
+    async list() {
+      return (await readRecords(config.store)).map(toNote);
+    },
+
+    remove(ids) {
+      return deleteRecords(config.store, ids);
+    },
+
+    start(listener = {}) {
+      const schedule = keepDraining(
+        drain,
+        { ...config.retry, pollIntervalMs: config.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS, finalStates },
+        listener,
+      );
+      schedules.add(schedule);
+      return () => {
+        schedules.delete(schedule);
+        schedule.stop();
+      };
+    },
+  };
+}
