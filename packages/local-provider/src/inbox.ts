@@ -1,7 +1,7 @@
 /**
  * Every email the local provider accepted, in arrival order, with the note id it carries so that
- * tests can count emails per note. Listeners hear each email as it arrives: that is where provider
- * webhooks (delivered, bounced) will hook in.
+ * tests can count emails per note. Listeners hear each email as it arrives, as the provider's
+ * delivery webhooks (webhooks.ts) do.
  */
 
 export type ProviderName = "resend" | "postmark";

@@ -66,7 +66,7 @@ export function sendGuard(state: ProviderState, api: SendApi): MiddlewareHandler
     if (reject !== null) throw new ProviderError(reject);
 
     const rate = state.rateLimiter.take(key);
-    // Postmark documents no rate-limit headers and no Retry-After (issue 4); Resend sends them always.
+    // Postmark documents no rate-limit headers and no Retry-After; Resend sends them always.
     if (rate !== null && api === "resend") {
       c.header("ratelimit-limit", String(rate.limit));
       c.header("ratelimit-remaining", String(rate.remaining));

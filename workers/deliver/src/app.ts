@@ -5,9 +5,9 @@
  */
 
 import { Hono } from "hono/tiny";
-import { ops } from "../ops/app.ts";
-import { webhooks } from "../webhooks/app.ts";
-import { notFound, onError } from "./errors.ts";
+import { notFound, onError } from "./http/errors.ts";
+import { ops } from "./ops/app.ts";
+import { webhooks } from "./webhooks/app.ts";
 
 export const http = new Hono<{ Bindings: Env }>();
 

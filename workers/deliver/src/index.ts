@@ -3,13 +3,13 @@
  * retry or dead-letter, record each note in the delivery ledger and its status in KV) and the
  * `notes-dlq` queue (file what ran out of retries as a dead letter); on a Cron Trigger, repairs the
  * KV records KV refused; and over HTTP the ops API (/ops) and the provider webhooks (/webhooks),
- * src/http/app.ts. README.md explains the ledger, the outcomes and the retries.
+ * src/app.ts. README.md explains the ledger, the outcomes and the retries.
  */
 
 import type { NoteMessage } from "@notepipe/pipeline";
 import { deadLetterNotes } from "./dead-letter-notes.ts";
 import { deliverNotes } from "./deliver-notes.ts";
-import { http } from "./http/app.ts";
+import { http } from "./app.ts";
 import { repairStatuses } from "./repair.ts";
 
 /** The Durable Object class behind the `LEDGER` binding: workerd finds it among the main module's exports. */
