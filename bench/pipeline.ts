@@ -1,13 +1,13 @@
 /**
- * The whole pipeline through the real local stack (scripts/stack.ts: the local mail provider at its
+ * The whole pipeline through the real local stack (@notepipe/local-stack: the local mail provider at its
  * default 2 requests/s, and both Workers under `wrangler dev`): post 1,000 notes at a bounded
  * concurrency, poll their statuses in bulk until each is `sent`, and read the provider's own count of
  * upstream requests. The provider's limit, not our code, should bound the rate: 2 requests/s of
  * 100-email batches is 200 notes/s.
  */
 
+import { type LocalStack, startStack } from "@notepipe/local-stack";
 import { type NoteState, SENT_STATES } from "@notepipe/pipeline";
-import { startStack } from "../scripts/stack.ts";
 import { NOTE_SIZES, type SampleNote, sampleNote, withNoteId } from "./sample-notes.ts";
 import { percentile } from "./stats.ts";
 
@@ -156,7 +156,7 @@ export async function measurePipeline(
     providerStats: { before: null, after: null },
   };
   progress("pipeline: starting the local stack");
-  let stack: Awaited<ReturnType<typeof startStack>>;
+  let stack: LocalStack;
   try {
     // Ephemeral: fresh queues and KV, removed at stop(); free ports, so a running `pnpm dev` is no obstacle.
     stack = await startStack({ ingestPort: 0, providerPort: 0, ephemeral: true });

@@ -9,8 +9,8 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { ROOT, type LocalStack as Stack, startStack } from "@notepipe/local-stack";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT, type Stack, startStack } from "../scripts/stack.ts";
 import { FAST_RETRY_VARS } from "./notes.ts";
 
 const run = promisify(execFile);

@@ -9,8 +9,8 @@
 
 import { setTimeout as sleep } from "node:timers/promises";
 import type { FaultsInput } from "@notepipe/local-provider";
+import { type LocalStack as Stack, startStack } from "@notepipe/local-stack";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type Stack, startStack } from "../scripts/stack.ts";
 import { emailsByNote, FAST_RETRY_VARS, makeNote, type Note, postNote, waitForFinalStates } from "./notes.ts";
 
 const NOTES = 2000;

@@ -2,8 +2,8 @@
  * The whole path on the real local stack: ingest → queue → deliver → local provider → KV status.
  */
 
+import { type LocalStack as Stack, startStack } from "@notepipe/local-stack";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Stack, startStack } from "../scripts/stack.ts";
 import { decryptEmailText, emailsByNote, FAST_RETRY_VARS, makeNote, postNote, waitForFinalStates } from "./notes.ts";
 
 let stack: Stack;

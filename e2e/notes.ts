@@ -5,9 +5,9 @@
 
 import { encodeFrame, noteIdToUuid } from "@notepipe/frame";
 import type { InboxEmail } from "@notepipe/local-provider";
+import type { Stack } from "@notepipe/local-stack";
 import type { NoteState } from "@notepipe/pipeline";
 import { parseTokenSecrets, signClientToken } from "@notepipe/token";
-import type { Stack } from "../scripts/stack.ts";
 
 /**
  * Short retries for the deliver Worker, so that a run with ~30 % failures ends in seconds. Keys the

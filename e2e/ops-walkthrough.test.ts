@@ -6,8 +6,8 @@
  */
 
 import { execFile } from "node:child_process";
+import { ROOT, type LocalStack as Stack, startStack } from "@notepipe/local-stack";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT, type Stack, startStack } from "../scripts/stack.ts";
 import { emailsByNote, makeNote, type Note, postNote, waitForFinalStates } from "./notes.ts";
 
 /**

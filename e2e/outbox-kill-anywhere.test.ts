@@ -22,10 +22,10 @@ import {
   type OutboxStore,
 } from "@notepipe/client";
 import type { InboxEmail } from "@notepipe/local-provider";
+import { type LocalStack as Stack, startStack } from "@notepipe/local-stack";
 import { parseTokenSecrets, signClientToken } from "@notepipe/token";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Stack, startStack } from "../scripts/stack.ts";
 import { FAST_RETRY_VARS } from "./notes.ts";
 
 /** Without delivery webhooks the stack's notes end `sent`, so the outbox follows them that far. */

@@ -12,10 +12,10 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { encodeFrame, isValidRecipient, noteIdToUuid } from "@notepipe/frame";
+import { devTokenSecretsJson, ROOT } from "@notepipe/local-stack";
 import { SENT_STATES, type StatusRecord } from "@notepipe/pipeline";
 import { parseTokenSecrets, signClientToken } from "@notepipe/token";
 import { Command, InvalidArgumentError } from "commander";
-import { devTokenSecretsJson, ROOT } from "./stack.ts";
 
 /** States after which polling cannot end in `sent`. */
 const DEAD_ENDS = new Set(["failed", "dead"]);

@@ -6,8 +6,8 @@
  */
 
 import { dirname, join } from "node:path";
+import { DEFAULT_INGEST_PORT, ensureDevVars, ROOT, readDevVars, StackError, startStack } from "@notepipe/local-stack";
 import { Command, InvalidArgumentError } from "commander";
-import { DEFAULT_INGEST_PORT, ensureDevVars, ROOT, StackError, startStack } from "./stack.ts";
 
 function port(value: string): number {
   const parsed = Number(value);
@@ -20,22 +20,24 @@ const options = new Command("pnpm dev")
   .option("--ingest-port <port>", "port of the ingest Worker", port, DEFAULT_INGEST_PORT)
   .option("--provider-port <port>", "port of the local mail provider", port, 8788)
   .option("--fast-retries", "retry in seconds, not hours, so that a note dead-letters within a minute (ops drills)")
+  .option("--mail-api-url <url>", "where deliver sends (default: MAIL_API_URL in .dev.vars, the local provider)")
   .parse()
-  .opts<{ ingestPort: number; providerPort: number; fastRetries?: boolean }>();
+  .opts<{ ingestPort: number; providerPort: number; fastRetries?: boolean; mailApiUrl?: string }>();
 
 /** With wrangler.deliver.toml's max_retries = 10: 11 deliveries about 3 s apart, then the dead-letter queue. */
 const FAST_RETRY_VARS = { RETRY_BASE_SECONDS: "1", RETRY_MAX_SECONDS: "2", PIPELINE_RETRY_SECONDS: "1" };
 
-const devVars = ensureDevVars();
-if (devVars.created) console.log("dev: created .dev.vars from .dev.vars.example (local secrets, git-ignored)");
-if (devVars.added.length > 0) console.log(`dev: added ${devVars.added.join(", ")} to .dev.vars from .dev.vars.example`);
+const ensured = ensureDevVars();
+if (ensured.created) console.log("dev: created .dev.vars from .dev.vars.example (local secrets, git-ignored)");
+if (ensured.added.length > 0) console.log(`dev: added ${ensured.added.join(", ")} to .dev.vars from .dev.vars.example`);
+const devVars = readDevVars();
 for (const name of ["TOKEN_SECRETS", "MAIL_API_KEY", "OPS_TOKENS", "RESEND_WEBHOOK_SECRET"]) {
-  if (devVars.vars[name] === undefined) {
+  if (devVars[name] === undefined) {
     console.warn(`dev: .dev.vars has no ${name}; copy its line from .dev.vars.example.`);
   }
 }
 
-console.log("dev: starting the local mail provider and wrangler dev (both Workers)…");
+console.log("dev: starting the local stack: wrangler dev with both Workers, and the local provider unless deliver sends elsewhere…");
 let stack: Awaited<ReturnType<typeof startStack>>;
 try {
   stack = await startStack({
@@ -43,6 +45,7 @@ try {
     providerPort: options.providerPort,
     wranglerOutput: "inherit",
     deliveryWebhooks: true,
+    ...(options.mailApiUrl === undefined ? {} : { mailApiUrl: options.mailApiUrl }),
     ...(options.fastRetries ? { deliverVars: FAST_RETRY_VARS } : {}),
   });
 } catch (error) {
@@ -52,16 +55,21 @@ try {
 
 if (stack.configs.deliver !== join(ROOT, "wrangler.deliver.toml")) {
   console.log(`dev: running copies of the wrangler configs from ${dirname(stack.configs.deliver)}`);
-  console.log(
-    options.fastRetries
-      ? "     (with the short retry delays of --fast-retries)."
-      : `     (.dev.vars does not point MAIL_API_URL at ${stack.providerUrl}; they do).`,
-  );
+  if (options.fastRetries) console.log("     (with the short retry delays of --fast-retries).");
 }
-console.log(`
-  ingest           ${stack.ingestUrl}   POST /v1/notes, GET /v1/notes/:id
+console.log(
+  stack.provider === null
+    ? `dev: deliver sends to ${stack.mailApiUrl} (not the local provider, which is not started)`
+    : `dev: deliver sends to the local provider at ${stack.mailApiUrl}`,
+);
+const inbox =
+  stack.providerUrl === null
+    ? ""
+    : `
   mail inbox       ${stack.providerUrl}/        (JSON: ${stack.providerUrl}/inbox)
-  provider faults  ${stack.providerUrl}/_control/faults
+  provider faults  ${stack.providerUrl}/_control/faults`;
+console.log(`
+  ingest           ${stack.ingestUrl}   POST /v1/notes, GET /v1/notes/:id${inbox}
   ops API          ${stack.ingestUrl}/ops/…   pnpm ops stats, pnpm ops dlq list
   webhooks         ${stack.ingestUrl}/webhooks/resend   (the provider posts delivered events there)
   a client token   pnpm -s token ada@example.com

@@ -1,11 +1,14 @@
 // Prints a client token for the local stack: `pnpm -s token ada@example.com [--kid dev]`.
-// Signs with the dev TOKEN_SECRETS that `pnpm dev` runs with; TOKEN_SECRETS in the environment
-// (the same JSON the Worker reads) overrides it, e.g. to mint a token for a real deployment.
+// Signs with the TOKEN_SECRETS the local stack runs with, read as every local tool reads it
+// (@notepipe/local-stack: the environment, else .dev.vars, else .dev.vars.example), so a token minted
+// after an edit of .dev.vars is one the running stack accepts; TOKEN_SECRETS in the environment also
+// mints for a real deployment.
 import { parseArgs } from "node:util";
 import { isValidRecipient } from "@notepipe/frame";
+import { readDevVars } from "@notepipe/local-stack";
 import { DEV_TOKEN_SECRETS, parseTokenSecrets, signClientToken } from "@notepipe/token";
 
-const usage = "usage: pnpm -s token <email> [--kid <kid>]   (env TOKEN_SECRETS overrides the dev secret)";
+const usage = "usage: pnpm -s token <email> [--kid <kid>]   (env TOKEN_SECRETS overrides .dev.vars)";
 
 function fail(message) {
   console.error(`token: ${message}`);
@@ -34,7 +37,7 @@ if (!isValidRecipient(recipient)) fail(`"${recipient}" is not an address frame v
 
 let secrets;
 try {
-  secrets = parseTokenSecrets(process.env.TOKEN_SECRETS ?? DEV_TOKEN_SECRETS);
+  secrets = parseTokenSecrets(readDevVars().TOKEN_SECRETS ?? DEV_TOKEN_SECRETS);
 } catch (error) {
   fail(error.message);
 }

@@ -5,8 +5,8 @@
  *   pnpm web [--port 8790] [--ingest-url …] [--provider-url …] [--stack]
  */
 
+import { devTokenSecretsJson, type Stack, startStack } from "@notepipe/local-stack";
 import { Command, InvalidArgumentError } from "commander";
-import { devTokenSecretsJson, type Stack, startStack } from "../../../scripts/stack.ts";
 import { DEFAULT_WEB_PORT, startWebDemo } from "./server.ts";
 
 function port(value: string): number {

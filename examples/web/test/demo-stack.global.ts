@@ -4,8 +4,8 @@
  * browser profile (each launches its own Chromium).
  */
 
+import { startStack } from "@notepipe/local-stack";
 import type { TestProject } from "vitest/node";
-import { startStack } from "../../../scripts/stack.ts";
 import { startWebDemo } from "../src/server.ts";
 
 export interface DemoUrls {

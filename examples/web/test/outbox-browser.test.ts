@@ -6,9 +6,9 @@
 
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { ROOT } from "@notepipe/local-stack";
 import type { Page } from "playwright-core";
 import { afterEach, beforeEach, describe, expect, inject, it } from "vitest";
-import { ROOT } from "../../../scripts/stack.ts";
 import { type Chromium, emailsFor, launchChromium, openDemo, setOffline } from "./chromium.ts";
 
 const SCREENSHOT = join(ROOT, "docs", "images", "web-demo.png");

@@ -6,8 +6,8 @@
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { ROOT } from "@notepipe/local-stack";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { ROOT } from "../../../scripts/stack.ts";
 import { type Chromium, emailsFor, launchChromium, openDemo } from "./chromium.ts";
 
 const DELIVERED_WITHIN_MS = 90_000;

@@ -1,5 +1,5 @@
 /**
- * The SDK against the real thing: the local stack (scripts/stack.ts: wrangler dev running the
+ * The SDK against the real thing: the local stack (@notepipe/local-stack: wrangler dev running the
  * ingest and deliver Workers, the local mail provider with delivery webhooks). Notes are sent with
  * `send`, followed with `resumeOnOpen` until they are final, read from the provider's inbox and
  * opened with `decrypt`. A stack rather than workerd alone: "one email per note" can only be
@@ -7,9 +7,9 @@
  */
 
 import type { InboxEmail } from "@notepipe/local-provider";
+import { type LocalStack as Stack, startStack } from "@notepipe/local-stack";
 import { parseTokenSecrets, signClientToken } from "@notepipe/token";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Stack, startStack } from "../../../scripts/stack.ts";
 import {
   type ClientConfig,
   decrypt,

@@ -3,13 +3,13 @@
  * commands live in commands/; argument parsing is commander's, progress bars are cli-progress's.
  */
 
+import { firstOpsToken, readDevVars } from "@notepipe/local-stack";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { OpsClient } from "./client.ts";
 import { addDlqCommands } from "./commands/dlq.ts";
 import { addStatsCommand } from "./commands/stats.ts";
 import { addTokenCommand } from "./commands/token.ts";
 import { addWebhookSecretCommand } from "./commands/webhook-secret.ts";
-import { firstOpsToken, readDevVars } from "./dev-secrets.ts";
 import { CliError, EXIT_CODES } from "./errors.ts";
 
 /** The local stack's ingest Worker, which forwards /ops/* to the deliver Worker. */

@@ -7,9 +7,9 @@
  */
 
 import type { NoteMessage } from "@notepipe/pipeline";
+import { http } from "./app.ts";
 import { deadLetterNotes } from "./dead-letter-notes.ts";
 import { deliverNotes } from "./deliver-notes.ts";
-import { http } from "./app.ts";
 import { repairStatuses } from "./repair.ts";
 
 /** The Durable Object class behind the `LEDGER` binding: workerd finds it among the main module's exports. */

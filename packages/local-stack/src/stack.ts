@@ -14,22 +14,10 @@
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
-import {
-  appendFileSync,
-  closeSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { parseEnv } from "node:util";
 import {
   DEFAULT_API_KEY,
   DEFAULT_PROVIDER_PORT,
@@ -38,8 +26,8 @@ import {
   startLocalProvider,
 } from "@notepipe/local-provider";
 import { DEV_TOKEN_SECRETS } from "@notepipe/token";
+import { devVarsLine, ensureDevVars, exampleDevVars, ROOT, readDevVars } from "./dev-vars.ts";
 
-export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const DEFAULT_INGEST_PORT = 8787;
 const CONFIGS = { ingest: "wrangler.ingest.toml", deliver: "wrangler.deliver.toml" } as const;
 /** The deliver Worker's secrets for its ops API and webhooks (wrangler.deliver.toml `[secrets]`). */
@@ -52,6 +40,13 @@ export interface StackOptions {
   ingestPort?: number;
   /** The local provider's port; 0 picks a free one. Default 8788. */
   providerPort?: number;
+  /**
+   * Where the deliver Worker sends (its MAIL_API_URL). Default: `.dev.vars`'s MAIL_API_URL. A URL on
+   * this machine (127.0.0.1, localhost) means the local provider, started on `providerPort`; any
+   * other is a real or staging API, and the local provider is not started. Throwaway stacks always
+   * use the local provider.
+   */
+  mailApiUrl?: string;
   /** Overrides of the deliver Worker's `[vars]` (a key it does not declare is ignored by wrangler). */
   deliverVars?: Readonly<Record<string, string>>;
   /**
@@ -76,8 +71,11 @@ export interface StackOptions {
 
 export interface Stack {
   ingestUrl: string;
-  providerUrl: string;
-  provider: RunningLocalProvider;
+  /** Where the deliver Worker sends: the local provider's URL, or the mail API `.dev.vars` names. */
+  mailApiUrl: string;
+  /** The local provider, or null when deliver sends elsewhere (then it is not started). */
+  providerUrl: string | null;
+  provider: RunningLocalProvider | null;
   /** The `TOKEN_SECRETS` ingest runs with, to sign client tokens. */
   tokenSecrets: string;
   /** The `OPS_TOKENS` deliver runs with (a JSON array or a list), for `pnpm ops --token`. */
@@ -92,52 +90,32 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+/** A throwaway stack: deliver always sends to the local provider, which it started. */
+export type LocalStack = Stack & { provider: RunningLocalProvider; providerUrl: string };
+
 /** A failure to start, with what wrangler said if it said anything. */
 export class StackError extends Error {
   override name = "StackError";
 }
 
-function readEnvFile(path: string): Record<string, string> {
-  return parseEnv(readFileSync(path, "utf8")) as Record<string, string>;
-}
-
 /**
- * The `TOKEN_SECRETS` a running local stack's ingest has: the environment, else `.dev.vars`, else the
- * dev default. For scripts that sign client tokens for it (`pnpm demo`, `pnpm web`); reads only.
+ * The `TOKEN_SECRETS` a running local stack's ingest has (dev-vars.ts: the environment, else
+ * `.dev.vars`, else the example), for scripts that sign client tokens for it; reads only.
  *
  * @example
  * parseTokenSecrets(devTokenSecretsJson());
  */
 export function devTokenSecretsJson(): string {
-  if (process.env.TOKEN_SECRETS !== undefined) return process.env.TOKEN_SECRETS;
-  const devVars = join(ROOT, ".dev.vars");
-  return (existsSync(devVars) ? readEnvFile(devVars).TOKEN_SECRETS : undefined) ?? DEV_TOKEN_SECRETS;
+  return readDevVars().TOKEN_SECRETS ?? DEV_TOKEN_SECRETS;
 }
 
-/**
- * Reads `.dev.vars`, creating it from `.dev.vars.example` first if it is missing, so that `pnpm dev`
- * needs no file from the user; and appends the example's keys it lacks (a `.dev.vars` made from an
- * older example), never changing a value the user set.
- *
- * @example
- * ensureDevVars().vars.TOKEN_SECRETS; // '{"dev":"notepipe-dev-secret-change-me"}'
- */
-export function ensureDevVars(): { path: string; created: boolean; added: string[]; vars: Record<string, string> } {
-  const path = join(ROOT, ".dev.vars");
-  let created = false;
-  if (!existsSync(path)) {
-    copyFileSync(join(ROOT, ".dev.vars.example"), path);
-    created = true;
+/** Whether deliver's mail API is on this machine, where the local provider stands in for it. */
+function isLoopback(url: string): boolean {
+  try {
+    return ["127.0.0.1", "localhost", "[::1]"].includes(new URL(url).hostname);
+  } catch {
+    return false;
   }
-  const vars = readEnvFile(path);
-  const example = readEnvFile(join(ROOT, ".dev.vars.example"));
-  const added = Object.keys(example).filter((name) => vars[name] === undefined);
-  if (added.length > 0) {
-    const lines = added.map((name) => devVarsLine(name, example[name] as string));
-    appendFileSync(path, `\n# Added from .dev.vars.example by pnpm dev\n${lines.join("\n")}\n`);
-    for (const name of added) vars[name] = example[name] as string;
-  }
-  return { path, created, added, vars };
 }
 
 /**
@@ -159,14 +137,6 @@ function portIsFree(port: number): Promise<boolean> {
     server.once("error", () => resolve(false));
     server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
-}
-
-/** A .dev.vars line; values are single-quoted so JSON (TOKEN_SECRETS) survives dotenv. */
-function devVarsLine(name: string, value: string): string {
-  if (value.includes("'") || value.includes("\n")) {
-    throw new StackError(`The value of ${name} cannot go into .dev.vars: it holds a quote or a newline.`);
-  }
-  return `${name}='${value}'`;
 }
 
 /**
@@ -244,6 +214,8 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
  * await fetch(`${stack.ingestUrl}/v1/notes`, { method: "POST", body: frame, headers });
  * await stack.stop();
  */
+export async function startStack(options: StackOptions & { ephemeral: true }): Promise<LocalStack>;
+export async function startStack(options?: StackOptions): Promise<Stack>;
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const ingestPort = options.ingestPort === 0 ? await freePort() : (options.ingestPort ?? DEFAULT_INGEST_PORT);
   if (!(await portIsFree(ingestPort))) {
@@ -251,31 +223,36 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   }
   const ephemeral = options.ephemeral ?? false;
   // A throwaway stack runs with the shipped dev secrets, whatever the user put in .dev.vars.
-  const devVars = ephemeral ? readEnvFile(join(ROOT, ".dev.vars.example")) : ensureDevVars().vars;
+  if (!ephemeral) ensureDevVars();
+  const devVars: Record<string, string | undefined> = ephemeral ? exampleDevVars() : readDevVars();
+  // Where deliver sends: the caller's choice, else .dev.vars. On this machine, the local provider.
+  const mailApiUrl = ephemeral ? undefined : (options.mailApiUrl ?? devVars.MAIL_API_URL);
+  const remote = mailApiUrl !== undefined && mailApiUrl !== "" && !isLoopback(mailApiUrl);
   const mailApiKey = devVars.MAIL_API_KEY ?? DEFAULT_API_KEY;
   const tokenSecrets = devVars.TOKEN_SECRETS ?? DEV_TOKEN_SECRETS;
   const ingestUrl = `http://127.0.0.1:${ingestPort}`;
 
-  let provider: RunningLocalProvider;
+  let provider: RunningLocalProvider | null = null;
   try {
-    provider = await startLocalProvider({
-      ...options.provider,
-      apiKeys: [mailApiKey],
-      port: options.providerPort ?? DEFAULT_PROVIDER_PORT,
-      // Delivery events go to ingest, which forwards /webhooks/* to deliver; until wrangler is up
-      // they are retried like any event the receiver did not take.
-      ...(options.deliveryWebhooks
-        ? {
-            webhooks: {
-              resendUrl: `${ingestUrl}/webhooks/resend`,
-              resendSecret: devVars.RESEND_WEBHOOK_SECRET,
-              postmarkUrl: `${ingestUrl}/webhooks/postmark`,
-              postmarkCredentials: devVars.POSTMARK_WEBHOOK_CREDENTIALS,
-              ...options.provider?.webhooks,
-            },
-          }
-        : {}),
-    });
+    if (!remote)
+      provider = await startLocalProvider({
+        ...options.provider,
+        apiKeys: [mailApiKey],
+        port: options.providerPort ?? DEFAULT_PROVIDER_PORT,
+        // Delivery events go to ingest, which forwards /webhooks/* to deliver; until wrangler is up
+        // they are retried like any event the receiver did not take.
+        ...(options.deliveryWebhooks
+          ? {
+              webhooks: {
+                resendUrl: `${ingestUrl}/webhooks/resend`,
+                resendSecret: devVars.RESEND_WEBHOOK_SECRET,
+                postmarkUrl: `${ingestUrl}/webhooks/postmark`,
+                postmarkCredentials: devVars.POSTMARK_WEBHOOK_CREDENTIALS,
+                ...options.provider?.webhooks,
+              },
+            }
+          : {}),
+      });
   } catch (error) {
     const port = options.providerPort ?? DEFAULT_PROVIDER_PORT;
     throw new StackError(`The local provider cannot listen on port ${port}: ${(error as Error).message}`);
@@ -283,7 +260,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
   const deliverVars = options.deliverVars ?? {};
   const stackDir = join(ROOT, ".wrangler", "stacks", String(ingestPort));
-  const usesCopies = ephemeral || devVars.MAIL_API_URL !== provider.url || Object.keys(deliverVars).length > 0;
+  const target = provider?.url ?? (mailApiUrl as string);
+  const usesCopies = ephemeral || devVars.MAIL_API_URL !== target || Object.keys(deliverVars).length > 0;
   let configs: { ingest: string; deliver: string } = {
     ingest: join(ROOT, CONFIGS.ingest),
     deliver: join(ROOT, CONFIGS.deliver),
@@ -297,7 +275,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     configs = writeStackConfigs(stackDir, {
       TOKEN_SECRETS: tokenSecrets,
       MAIL_API_KEY: mailApiKey,
-      MAIL_API_URL: provider.url,
+      MAIL_API_URL: target,
       ...Object.fromEntries(opsSecrets),
       ...deliverVars,
     });
@@ -352,7 +330,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       killGroup(child, "SIGKILL");
       process.off("exit", killOnExit);
       if (child.connected) child.disconnect();
-      await provider.close();
+      await provider?.close();
       if (ephemeral) rmSync(stackDir, { recursive: true, force: true });
     })();
     return stopping;
@@ -374,7 +352,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   }
   return {
     ingestUrl,
-    providerUrl: provider.url,
+    mailApiUrl: target,
+    providerUrl: provider?.url ?? null,
     provider,
     tokenSecrets,
     opsTokens: devVars.OPS_TOKENS ?? "",
