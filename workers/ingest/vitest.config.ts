@@ -1,7 +1,13 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineProject, mergeConfig } from "vitest/config";
 import shared from "../../vitest.shared.ts";
-import { echoForwarded, TEST_TOKEN_LIMIT, TEST_TOKEN_SECRETS } from "./test/config.ts";
+import {
+  echoForwarded,
+  TEST_STATUS_ADDRESS_LIMIT,
+  TEST_STATUS_LIMIT,
+  TEST_TOKEN_LIMIT,
+  TEST_TOKEN_SECRETS,
+} from "./test/config.ts";
 
 export default mergeConfig(
   shared,
@@ -11,7 +17,11 @@ export default mergeConfig(
         wrangler: { configPath: "../../wrangler.ingest.toml" },
         miniflare: {
           bindings: { TOKEN_SECRETS: JSON.stringify(TEST_TOKEN_SECRETS) },
-          ratelimits: { TOKEN_LIMITER: { namespace_id: "1001", simple: { limit: TEST_TOKEN_LIMIT, period: 60 } } },
+          ratelimits: {
+            TOKEN_LIMITER: { namespace_id: "1001", simple: { limit: TEST_TOKEN_LIMIT, period: 60 } },
+            STATUS_LIMITER: { namespace_id: "1002", simple: { limit: TEST_STATUS_LIMIT, period: 10 } },
+            STATUS_ADDRESS_LIMITER: { namespace_id: "1003", simple: { limit: TEST_STATUS_ADDRESS_LIMIT, period: 10 } },
+          },
           // Stands in for the deliver Worker behind the DELIVER binding: echoes what ingest forwarded.
           serviceBindings: { DELIVER: echoForwarded },
         },

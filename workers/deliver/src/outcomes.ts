@@ -114,21 +114,59 @@ export function describe(outcome: FailedOutcome): string {
   return outcome.detail === undefined ? sentence : `${sentence} The provider said: ${outcome.detail}`;
 }
 
-// Whatever surrounds an @, even half an address ("x@"): better a masked word too many.
-const ADDRESS = /[^\s"'<>(),;:`]*@[^\s"'<>(),;:`]*/g;
+/**
+ * The forms an "@" takes in a provider's text besides itself: percent-encoded (twice over too), an
+ * HTML entity, a JSON or JavaScript escape, full-width, or spelled out in brackets (`jane (at)
+ * example (dot) com`, `[at]`, `{at}`, `<at>`). Each becomes "@", and a bracketed dot ".", so that
+ * the address is one run of characters again. Whitespace is folded first, so one optional space on
+ * either side covers every spacing.
+ */
+const AT_FORMS = /\s?[([{<]\s?at\s?[)\]}>]\s?|%(?:25)*40|&#0*64;|&#x0*40;|&commat;|\\u0040|\\x40|[\uff20\ufe6b]/gi;
+const DOT_FORMS = /\s?[([{<]\s?dot\s?[)\]}>]\s?/gi;
+/**
+ * A run of what an address may hold: anything but whitespace and the delimiters the recipient rule
+ * refuses (`"<>(),;:[]\`), so every character the rule allows in a local part
+ * (`.!#$%&'*+/=?^_\`{|}~-`, letters, digits) is inside it, and non-ASCII too.
+ */
+const RUN = /[^\s"<>(),;:[\]\\]+/g;
 const MAX_DETAIL_CHARS = 200;
 
 /**
  * A provider's error message made fit for a status record, a dead letter and a log line: every
  * address masked (Resend's 403 names the account owner's address, Postmark's 300 the recipient),
- * whitespace folded, at most 200 characters.
+ * whitespace folded, at most 200 characters. Better a masked word too many: a whole run of
+ * characters around an "@" (or one of {@link AT_FORMS}) goes, even half an address ("x@").
  *
  * @example
- * providerDetail("Illegal email address 'ada@example.com'"); // "Illegal email address '<address>'"
+ * providerDetail("Illegal email address 'jane.o'neil@example.com'"); // "Illegal email address '<address>'"
  */
 export function providerDetail(message: unknown): string | undefined {
   if (typeof message !== "string") return undefined;
-  const clean = message.replace(ADDRESS, "<address>").replace(/\s+/g, " ").trim();
+  const clean = message
+    .replace(/\s+/g, " ")
+    .replace(AT_FORMS, "@")
+    .replace(DOT_FORMS, ".")
+    .replace(RUN, maskRun)
+    .trim();
   if (clean === "") return undefined;
   return clean.length > MAX_DETAIL_CHARS ? `${clean.slice(0, MAX_DETAIL_CHARS - 1)}…` : clean;
+}
+
+/**
+ * Masks every address in one run, from the run's start (or the previous address's end) through its
+ * domain, which ends at a quote: the rule allows none there, and the local part may hold any. A
+ * quote that opens the run and closes right after the domain is the message's own and is kept
+ * (`'<address>'`). One pass, no backtracking: provider text is as long as a provider makes it.
+ */
+function maskRun(run: string): string {
+  let masked = "";
+  let start = 0;
+  for (let at = run.indexOf("@"); at !== -1; at = run.indexOf("@", start)) {
+    let end = at + 1;
+    while (end < run.length && run[end] !== "'" && run[end] !== "`") end++;
+    const open = run[start];
+    masked += (open === "'" || open === "`") && run[end] === open ? `${open}<address>` : "<address>";
+    start = end;
+  }
+  return masked + run.slice(start);
 }

@@ -170,7 +170,7 @@ describe("the Svix signature", () => {
       Uint8Array.fromBase64("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
       { name: "HMAC", hash: "SHA-256" },
       false,
-      ["verify"],
+      ["sign"],
     );
     const headers = {
       id: "msg_p5jXN8AQM9LWM0D4loKWxJek",

@@ -27,7 +27,7 @@ const API_ERRORS = {
   internal_error: [500, "Something went wrong on our side."],
   rate_limiter_unavailable: [
     503,
-    "The note could not be checked against its rate limit; retry after the Retry-After seconds.",
+    "The request could not be checked against its rate limit; retry after the Retry-After seconds.",
   ],
   queue_unavailable: [503, "The note could not be queued; retry after the Retry-After seconds."],
 } as const satisfies Record<string, readonly [status: number, message: string]>;

@@ -11,6 +11,7 @@ import { methodNotAllowed, notFound, onError } from "./errors.ts";
 import { getNoteStatus } from "./routes/get-note-status.ts";
 import { isPostNote, postNote } from "./routes/post-note.ts";
 import { postNotesStatus } from "./routes/post-notes-status.ts";
+import { limitStatusPolls } from "./status-poll-limit.ts";
 
 export type IngestEnv = { Bindings: Env };
 
@@ -21,9 +22,10 @@ app.options("/v1/*", preflight);
 // Each path, then what answers any other method on it. Order matters: Hono runs the first match.
 app.post("/v1/notes", (c) => postNote(c.req.raw, c.env)); // the hot path; see fetch below
 app.all("/v1/notes", methodNotAllowed("POST"));
-app.post("/v1/notes/status", postNotesStatus);
+// Status polls need no token and cost KV reads: each counts against its client first.
+app.post("/v1/notes/status", limitStatusPolls, postNotesStatus);
 app.all("/v1/notes/status", methodNotAllowed("POST")); // before :id, which would take "status" for an id
-app.get("/v1/notes/:id", getNoteStatus); // Hono answers HEAD with it too
+app.get("/v1/notes/:id", limitStatusPolls, getNoteStatus); // Hono answers HEAD with it too
 app.all("/v1/notes/:id", methodNotAllowed("GET, HEAD"));
 
 // /ops/* and /webhooks/* are the deliver Worker's (ops API, provider webhooks), forwarded over the

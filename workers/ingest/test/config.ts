@@ -9,6 +9,10 @@ export const TEST_TOKEN_SECRETS = {
 /** TOKEN_LIMITER's limit per token per 60 s: small enough that a test uses a token up in a few requests. */
 export const TEST_TOKEN_LIMIT = 5;
 
+/** STATUS_LIMITER's limit per client per 10 s, and STATUS_ADDRESS_LIMITER's per address: small, for the same reason. */
+export const TEST_STATUS_LIMIT = 5;
+export const TEST_STATUS_ADDRESS_LIMIT = 8;
+
 /** The deliver Worker's stand-in (runs in Node): answers 299 with the request as ingest forwarded it. */
 export async function echoForwarded(request: Request): Promise<Response> {
   return Response.json(

@@ -1,7 +1,11 @@
+import { reset } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { STATUS_TTL_SECONDS, type StatusRecord, statusKey } from "@notepipe/pipeline";
-import { describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { BASE } from "./client.ts";
+
+// Every test starts with empty KV and a full allowance of status polls (these calls carry no address).
+afterEach(() => reset());
 
 const SENT = "3b241101-e2bb-4255-8caf-4136c566a962";
 const RETRYING = "0f8e2f3a-0000-4000-8000-00000000beef";

@@ -12,7 +12,7 @@ import { parseJson, readText } from "../http/body.ts";
 import { HttpError } from "../http/errors.ts";
 import type { WebhooksEnv } from "./app.ts";
 import { applyDeliveryEvent, bouncedSentence, COMPLAINED_SENTENCE, type DeliveryState } from "./apply-event.ts";
-import { svixKey, verifySvixSignature } from "./svix-signature.ts";
+import { readSvixHeaders, type SvixProblem, svixKey, verifySvixClaim } from "./svix-signature.ts";
 
 /** Resend's events are a few KB; this bounds what is read before the signature is checked. */
 export const MAX_WEBHOOK_BYTES = 256 * 1024;
@@ -54,30 +54,32 @@ function namedValue(values: z.infer<typeof namedValues> | undefined, name: strin
   return typeof value === "string" ? value : undefined;
 }
 
+function svixRefusal(problem: SvixProblem): HttpError {
+  if (problem === "missing_headers") {
+    return new HttpError("bad_signature", { message: "Send svix-id, svix-timestamp and svix-signature." });
+  }
+  return new HttpError(problem);
+}
+
 export async function resendWebhook(c: Context<WebhooksEnv>): Promise<Response> {
   const key = svixKey(c.env.RESEND_WEBHOOK_SECRET);
   if (key === null) {
     console.error("deliver: RESEND_WEBHOOK_SECRET is unset or not whsec_<base64>; Resend webhooks get 503.");
     throw new HttpError("not_configured", { message: "RESEND_WEBHOOK_SECRET is not set to a whsec_ secret." });
   }
-  const body = await readText(c, MAX_WEBHOOK_BYTES);
-  const now = Date.now();
-  const verdict = await verifySvixSignature(
-    await key,
+  // The headers first, then the body, then one HMAC: a refused header costs neither.
+  const read = readSvixHeaders(
     {
       id: c.req.header("svix-id"),
       timestamp: c.req.header("svix-timestamp"),
       signature: c.req.header("svix-signature"),
     },
-    body,
-    now,
+    Date.now(),
   );
-  if (!verdict.ok) {
-    if (verdict.problem === "missing_headers") {
-      throw new HttpError("bad_signature", { message: "Send svix-id, svix-timestamp and svix-signature." });
-    }
-    throw new HttpError(verdict.problem);
-  }
+  if (!read.ok) throw svixRefusal(read.problem);
+  const body = await readText(c, MAX_WEBHOOK_BYTES);
+  const verdict = await verifySvixClaim(await key, read.claim, body);
+  if (!verdict.ok) throw svixRefusal(verdict.problem);
 
   const event = parseJson(body, resendEvent);
   const state = STATES[event.type];

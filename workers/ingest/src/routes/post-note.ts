@@ -1,12 +1,13 @@
 /**
- * POST /v1/notes: the hot path. A pipe, not a parser: the body is read once as an ArrayBuffer,
- * decoded in place (subarray views, no copy, no base64, no JSON, no zod) and queued as received.
+ * POST /v1/notes: the hot path. A pipe, not a parser: the body is read once, never past the frame's
+ * cap (src/read-body.ts), decoded in place (subarray views, no copy, no base64, no JSON, no zod) and
+ * queued as received.
  *
  * Checks run cheapest first, and nothing costlier runs before a cheaper check has passed:
  *   1. 415 Content-Type                      header only
  *   2. 413 Content-Length                    header only, before the body is read
  *   3. 401 token shape and kid               header only, no crypto: a bad token costs no body read
- *   4. 400 / 413 frame (decodeFrame)         reads the body; its length is always checked
+ *   4. 400 / 413 frame (decodeFrame)         reads the body, at most 64 KiB + one chunk of it
  *   5. 403 token MAC against the recipient   one HMAC; needs the recipient, hence after 4
  *   6. 429 rate limit per token              binding call; only authenticated requests count
  *      (503 if the limiter itself fails: closed, never open)
@@ -32,6 +33,7 @@ import type { NoteMessage } from "@notepipe/pipeline";
 import { parseTokenSecrets, readClientToken, verifyClientToken } from "@notepipe/token";
 import { CORS_HEADERS } from "../cors.ts";
 import { ApiError, errorResponse } from "../errors.ts";
+import { readBodyUpTo } from "../read-body.ts";
 
 /** The `period` of `[[ratelimits]] TOKEN_LIMITER` in wrangler.ingest.toml: a full window always suffices. */
 const RATE_LIMIT_RETRY_AFTER_SECONDS = "60";
@@ -71,11 +73,7 @@ async function acceptNote(request: Request, env: Env): Promise<Response> {
   }
 
   const declaredLength = headers.get("content-length");
-  if (declaredLength !== null && Number(declaredLength) > MAX_FRAME_BYTES) {
-    throw new ApiError("frame_too_large", {
-      message: `A frame is at most ${MAX_FRAME_BYTES} bytes; this one declares ${declaredLength}.`,
-    });
-  }
+  if (declaredLength !== null && Number(declaredLength) > MAX_FRAME_BYTES) throw frameTooLarge(declaredLength);
 
   const authorization = headers.get("authorization");
   if (authorization === null) throw unauthorized("Send Authorization: Bearer <client token>.");
@@ -93,7 +91,9 @@ async function acceptNote(request: Request, env: Env): Promise<Response> {
     );
   }
 
-  const frameBytes = new Uint8Array(await request.arrayBuffer());
+  // Capped, not request.arrayBuffer(): a chunked body declares no length and would be read whole.
+  const frameBytes = await readBodyUpTo(request, MAX_FRAME_BYTES);
+  if (frameBytes === undefined) throw frameTooLarge(null);
   const decoded = decodeFrame(frameBytes);
   if (!decoded.ok) throw new ApiError(decoded.error, { message: decoded.message });
   const { frame } = decoded;
@@ -134,6 +134,12 @@ function isOctetStream(contentType: string | null): boolean {
   const semicolon = contentType.indexOf(";");
   const mediaType = semicolon === -1 ? contentType : contentType.slice(0, semicolon);
   return mediaType.trim().toLowerCase() === "application/octet-stream";
+}
+
+/** What was too large: the declared length, or (null) the bytes the body held, whatever it declared. */
+function frameTooLarge(declaredLength: string | null): ApiError {
+  const what = declaredLength === null ? "this body holds more" : `this one declares ${declaredLength}`;
+  return new ApiError("frame_too_large", { message: `A frame is at most ${MAX_FRAME_BYTES} bytes; ${what}.` });
 }
 
 /** RFC 9110 §15.5.2: a 401 names the scheme it wants. */

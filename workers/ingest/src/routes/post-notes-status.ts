@@ -10,10 +10,14 @@ import * as z from "zod/mini";
 import { ApiError } from "../errors.ts";
 import type { IngestEnv } from "../index.ts";
 import { NO_STORE, type NoteStatus, toNoteStatus } from "../note-status.ts";
+import { readBodyUpTo } from "../read-body.ts";
 
 /** KV's bulk get reads at most 100 keys in one operation. */
 export const MAX_STATUS_IDS = 100;
-/** 100 ids of 38 JSON bytes each, plus slack for whitespace; refused before JSON.parse runs. */
+/**
+ * 100 ids of 38 JSON bytes each, plus slack for whitespace; refused before JSON.parse runs, and
+ * counted as the body arrives: no more than this and one chunk of it is ever read.
+ */
 const MAX_BODY_BYTES = 8192;
 
 // zod/mini: the classic build does not tree-shake (all its locales would ship in the bundle).
@@ -28,12 +32,12 @@ export async function postNotesStatus(c: Context<IngestEnv>): Promise<Response> 
   }
   const declaredLength = request.headers.get("content-length");
   if (declaredLength !== null && Number(declaredLength) > MAX_BODY_BYTES) throw new ApiError("body_too_large");
-  const text = await request.text();
-  if (text.length > MAX_BODY_BYTES) throw new ApiError("body_too_large");
+  const bytes = await readBodyUpTo(request, MAX_BODY_BYTES);
+  if (bytes === undefined) throw new ApiError("body_too_large");
 
   let body: unknown;
   try {
-    body = JSON.parse(text);
+    body = JSON.parse(new TextDecoder().decode(bytes));
   } catch {
     throw new ApiError("bad_request");
   }
