@@ -37,7 +37,9 @@ for (const name of ["TOKEN_SECRETS", "MAIL_API_KEY", "OPS_TOKENS", "RESEND_WEBHO
   }
 }
 
-console.log("dev: starting the local stack: wrangler dev with both Workers, and the local provider unless deliver sends elsewhere…");
+console.log(
+  "dev: starting the local stack: wrangler dev with both Workers, and the local provider unless deliver sends elsewhere…",
+);
 let stack: Awaited<ReturnType<typeof startStack>>;
 try {
   stack = await startStack({
