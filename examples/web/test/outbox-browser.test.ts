@@ -135,9 +135,17 @@ describe("the outbox in a browser", () => {
     const page = await chromium.context.newPage();
     // Set before the page first touches its storage: Chromium applies an override from then on.
     const cdp = await chromium.context.newCDPSession(page);
-    await cdp.send("Storage.overrideQuotaForOrigin", { origin: new URL(demo.web).origin, quotaSize: 40_000 });
+    await cdp.send("Storage.overrideQuotaForOrigin", { origin: new URL(demo.web).origin, quotaSize: 400_000 });
     await page.goto(demo.web);
     await page.waitForSelector("body[data-ready]");
+    // The page's own service worker caches its shell, more or less of it by the time this runs: fill
+    // the quota so that what is left (20 KB) holds a short note and never a 60 KB one.
+    await page.evaluate(async () => {
+      await navigator.serviceWorker?.ready;
+      const { usage = 0 } = await navigator.storage.estimate();
+      const cache = await caches.open("quota-test-filler");
+      await cache.put("/quota-test-filler", new Response(new Uint8Array(Math.max(0, 400_000 - usage - 20_000))));
+    });
 
     await page.fill("#to", "ada@example.com");
     await page.fill("#text", "x".repeat(60_000));
