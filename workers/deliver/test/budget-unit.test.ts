@@ -4,25 +4,14 @@
  */
 
 import { env } from "cloudflare:workers";
-import { encodeFrame, noteIdToUuid } from "@notepipe/frame";
 import type { NoteMessage } from "@notepipe/pipeline";
 import { describe, expect, it, vi } from "vitest";
 import { envWith } from "./ledger.ts";
-import { ids, messageOf, mockProvider, resendAccepted, runQueue, type TestNote } from "./notes.ts";
+import { ids, makeNote, messageOf, mockProvider, resendAccepted, runQueue, type TestNote } from "./notes.ts";
 
 /** A note whose frame is about `bytes` long. */
 function noteOf(bytes: number, i: number): TestNote {
-  const noteId = crypto.getRandomValues(new Uint8Array(16));
-  const nonce = crypto.getRandomValues(new Uint8Array(12));
-  const ciphertext = crypto.getRandomValues(new Uint8Array(bytes - 100));
-  const recipient = `reader${i}@example.com`;
-  return {
-    id: noteIdToUuid(noteId),
-    recipient,
-    nonce,
-    ciphertext,
-    frame: encodeFrame({ noteId, recipient, nonce, ciphertext }),
-  };
+  return makeNote(`reader${i}@example.com`, bytes - 100);
 }
 
 /** A NOTES_QUEUE that records what is sent to it, or refuses. */

@@ -19,10 +19,11 @@ export interface TestNote {
   frame: Uint8Array;
 }
 
-export function makeNote(recipient = "ada@example.com"): TestNote {
+/** A note to `recipient` with `ciphertextBytes` of ciphertext (at most 65,536, getRandomValues' limit). */
+export function makeNote(recipient = "ada@example.com", ciphertextBytes = 48): TestNote {
   const noteId = crypto.getRandomValues(new Uint8Array(16));
   const nonce = crypto.getRandomValues(new Uint8Array(12));
-  const ciphertext = crypto.getRandomValues(new Uint8Array(48));
+  const ciphertext = crypto.getRandomValues(new Uint8Array(ciphertextBytes));
   return {
     id: noteIdToUuid(noteId),
     recipient,
