@@ -8,18 +8,19 @@
 import type { QueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { type NoteMessage, STATUS_TTL_SECONDS, type StatusRecord, statusKey } from "@notepipe/pipeline";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DLQ_REQUEUE_AT_ATTEMPTS } from "../src/dead-letter-notes.ts";
 import { MAX_PACE_WAIT_MS } from "../src/providers/pace.ts";
-import { repairStatuses } from "../src/repair.ts";
 import {
   deadLetterOf,
   envWith,
+  expectKvCaughtUp,
   faultyKv,
   faultyLedger,
   type KvOperation,
   type LedgerMethod,
   ledgerNote,
+  repairLater,
 } from "./ledger.ts";
 import {
   fixJitter,
@@ -52,25 +53,6 @@ async function rateLimitedNote(): Promise<{ note: TestNote; retrying: StatusReco
   const retrying = await recordOf(note.id);
   expect(retrying).toMatchObject({ state: "retrying", attempts: 11, error: RATE_LIMITED });
   return { note, retrying: retrying as StatusRecord };
-}
-
-/**
- * The Cron Trigger's repair, run as it would be a few minutes from now: it leaves alone what was
- * written in its last quiet minute, which may still be on its way to KV.
- */
-async function repairLater(): Promise<Awaited<ReturnType<typeof repairStatuses>>> {
-  const clock = vi.spyOn(Date, "now").mockReturnValue(Date.now() + 5 * 60_000);
-  try {
-    return await repairStatuses(env);
-  } finally {
-    clock.mockRestore();
-  }
-}
-
-/** The ledger's row says KV holds its latest version. */
-async function expectKvCaughtUp(id: string): Promise<void> {
-  const row = await ledgerNote(id);
-  expect(row?.kv_version).toBe(row?.version);
 }
 
 /** A `DEAD_LETTER_QUEUE` that records each message put back on it, or refuses every one (`fail`). */

@@ -7,6 +7,8 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import type { DeadLetter } from "@notepipe/pipeline";
+import { expect, vi } from "vitest";
+import { repairStatuses } from "../src/repair.ts";
 import type { DeliveryLedger } from "../src/store/ledger.ts";
 import { ledgerOf } from "../src/store/ledger-client.ts";
 
@@ -115,4 +117,23 @@ export function envWith(overrides: Partial<Env>): Env {
 /** As if every note's last change were `ms` old: the repair leaves the last minute's alone. */
 export async function ageNotes(ms: number): Promise<void> {
   await sql("UPDATE notes SET updated_at = updated_at - ?", ms);
+}
+
+/**
+ * The Cron Trigger's repair, run as it would be a few minutes from now: it leaves alone what was
+ * written in its last quiet minute, which may still be on its way to KV.
+ */
+export async function repairLater(): Promise<Awaited<ReturnType<typeof repairStatuses>>> {
+  const clock = vi.spyOn(Date, "now").mockReturnValue(Date.now() + 5 * 60_000);
+  try {
+    return await repairStatuses(env);
+  } finally {
+    clock.mockRestore();
+  }
+}
+
+/** The ledger's row says KV holds its latest version. */
+export async function expectKvCaughtUp(id: string): Promise<void> {
+  const row = await ledgerNote(id);
+  expect(row?.kv_version).toBe(row?.version);
 }

@@ -7,12 +7,21 @@
 
 import { env } from "cloudflare:workers";
 import { STATUS_TTL_SECONDS, type StatusMetadata, type StatusRecord, statusKey } from "@notepipe/pipeline";
-import { describe, expect, it, vi } from "vitest";
-import { repairStatuses } from "../src/repair.ts";
+import { describe, expect, it } from "vitest";
 import { webhooks } from "../src/webhooks/app.ts";
 import { verifySvixSignature } from "../src/webhooks/svix-signature.ts";
 import { TEST_POSTMARK_CREDENTIALS, TEST_RESEND_WEBHOOK_SECRET } from "./http-config.ts";
-import { ageRequests, deadLetterOf, envWith, faultyKv, faultyLedger, ledger, ledgerNote } from "./ledger.ts";
+import {
+  ageRequests,
+  deadLetterOf,
+  envWith,
+  expectKvCaughtUp,
+  faultyKv,
+  faultyLedger,
+  ledger,
+  ledgerNote,
+  repairLater,
+} from "./ledger.ts";
 import {
   makeNote,
   messageOf,
@@ -138,28 +147,8 @@ async function rejectedNote(): Promise<TestNote> {
   return note;
 }
 
-/**
- * The Cron Trigger's repair, run as it would be a few minutes from now: it leaves alone what was
- * written in its last quiet minute, which may still be on its way to KV.
- */
-async function repairLater(): Promise<Awaited<ReturnType<typeof repairStatuses>>> {
-  const later = Date.now() + 5 * 60_000;
-  const clock = vi.spyOn(Date, "now").mockReturnValue(later);
-  try {
-    return await repairStatuses(env);
-  } finally {
-    clock.mockRestore();
-  }
-}
-
 async function metadataOf(id: string): Promise<StatusMetadata | null> {
   return (await env.STATUS.getWithMetadata<StatusMetadata>(statusKey(id))).metadata;
-}
-
-/** The ledger's row says KV holds its latest version. */
-async function expectKvCaughtUp(id: string): Promise<void> {
-  const row = await ledgerNote(id);
-  expect(row?.kv_version).toBe(row?.version);
 }
 
 describe("the Svix signature", () => {
