@@ -62,13 +62,13 @@ export interface ProviderStats {
   rateLimitPerSecond: number;
 }
 
-async function providerStats(providerUrl: string): Promise<ProviderStats> {
+export async function providerStats(providerUrl: string): Promise<ProviderStats> {
   const response = await fetch(`${providerUrl}/_control/stats`);
   if (!response.ok) throw new Error(`GET /_control/stats answered ${response.status}`);
   return (await response.json()) as ProviderStats;
 }
 
-async function postAll(
+export async function postAll(
   ingestUrl: string,
   notes: { body: Uint8Array; authorization: string }[],
   concurrency: number,
@@ -95,31 +95,47 @@ async function postAll(
   return { ids, postedAt };
 }
 
-interface NoteStatus {
+export interface NoteStatus {
   id: string;
   state: NoteState | "unknown";
   updatedAt?: string;
 }
 
-/** Polls `POST /v1/notes/status` until every note has left the pending states or the deadline passes. */
-async function pollUntilSent(
+/** What the polls cost: each request is a Worker request, each id in it a KV read. */
+export interface PollCount {
+  requests: number;
+  ids: number;
+}
+
+/** The states a note is waiting in until it is sent. */
+export const UNTIL_SENT: ReadonlySet<string> = new Set(["unknown", "queued", "retrying"]);
+
+/**
+ * Polls `POST /v1/notes/status` until every note has left the pending states (default: until
+ * sent) or the deadline passes; counts its requests and ids in `count` if given.
+ */
+export async function pollUntilSent(
   ingestUrl: string,
   ids: string[],
-  options: PipelineOptions,
+  options: Pick<PipelineOptions, "pollIntervalMs" | "stallMs">,
   deadline: number,
+  pendingStates: ReadonlySet<string> = UNTIL_SENT,
+  count: PollCount = { requests: 0, ids: 0 },
 ): Promise<Map<string, NoteStatus>> {
   const settled = new Map<string, NoteStatus>();
-  const pendingStates = new Set(["unknown", "queued", "retrying"]);
   const seen = new Map<string, string>();
   let lastChange = Date.now();
   while (settled.size < ids.length && Date.now() < deadline && Date.now() - lastChange < options.stallMs) {
     const started = Date.now();
     const pending = ids.filter((id) => !settled.has(id));
     for (let i = 0; i < pending.length; i += 100) {
+      const asked = pending.slice(i, i + 100);
+      count.requests++;
+      count.ids += asked.length;
       const response = await fetch(`${ingestUrl}/v1/notes/status`, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ ids: pending.slice(i, i + 100) }),
+        body: JSON.stringify({ ids: asked }),
       });
       if (!response.ok) throw new Error(`POST /v1/notes/status answered ${response.status} ${await response.text()}`);
       const { notes } = (await response.json()) as { notes: NoteStatus[] };

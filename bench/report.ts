@@ -5,6 +5,8 @@
  */
 
 import type { BundleSize } from "./bundle.ts";
+import type { CapacityResults } from "./capacity.ts";
+import { capacityOpsTable, capacityPlanTable, judgeCapacityTarget } from "./capacity-report.ts";
 import type { DeliverResults } from "./deliver-cpu.ts";
 import { deliverHttpTable, deliverQueueTable, judgeDeliverTargets } from "./deliver-report.ts";
 import type { MicroRow } from "./micro.ts";
@@ -49,6 +51,8 @@ export interface BenchResults {
   bundles: Omit<BundleSize, "outdir">[] | null;
   /** deliver's CPU per queue invocation and per ops/webhook request (bench/deliver-cpu.ts). */
   deliver: DeliverResults | null;
+  /** Billable operations per note and notes a day per plan (bench/capacity.ts). */
+  capacity: CapacityResults | null;
   targets: TargetVerdict[];
 }
 
@@ -334,6 +338,7 @@ export function judgeTargets(results: Omit<BenchResults, "targets">): TargetVerd
         : `missed by ${ms(180 - p.notesPerSecond, 1)} notes/s (${ratio(180 / p.notesPerSecond)})`,
   });
   verdicts.push(...judgeDeliverTargets(results.deliver));
+  verdicts.push(judgeCapacityTarget(results.capacity));
   return verdicts;
 }
 
@@ -378,6 +383,7 @@ export function tablesOf(results: BenchResults): Table[] {
     ...(results.pipeline ? [pipelineTable(results.pipeline)] : []),
     ...(results.bundles ? [bundleTable(results.bundles)] : []),
     ...(results.deliver ? [deliverQueueTable(results.deliver), deliverHttpTable(results.deliver)] : []),
+    ...(results.capacity ? [capacityOpsTable(results.capacity), capacityPlanTable(results.capacity)] : []),
     targetsTable(results.targets),
     ...profileTables(results.profiles),
   ];

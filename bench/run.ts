@@ -8,6 +8,8 @@
  *   4. bundle    both Workers' upload size from `wrangler deploy --dry-run`
  *   5. deliver   deliver's own CPU per queue invocation (1.6, 16, 64 KB × 10, 100 messages) and per
  *                ops replay and webhook request, inside workerd, beside the 5 ms goal
+ *   6. capacity  billable operations per note on the local stack (busy, quiet, webhooks on) and
+ *                the notes a day each plan allows
  *
  * A full run prints the tables, writes bench/results/latest.json, docs/images/cpu-per-request.svg,
  * docs/images/deliver-cpu-per-invocation.svg and the generated part of docs/BENCHMARKS.md. `--quick`
@@ -23,6 +25,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { bundleWorker, bundleWorkers } from "./bundle.ts";
+import { type CapacityLoad, measureCapacity } from "./capacity.ts";
 import { cpuChartSvg } from "./chart.ts";
 import { type DeliverLoad, type DeliverResults, measureDeliver } from "./deliver-cpu.ts";
 import { deliverChartSvg } from "./deliver-report.ts";
@@ -44,7 +47,7 @@ import { startUpstreamStub } from "./targets.ts";
 import { type CpuLoad, type CpuResults, cpuCell, measureCpu } from "./workerd-cpu.ts";
 import { CLOCK_TICKS_PER_SECOND, PRECISE_CPU } from "./workerd-process.ts";
 
-const PARTS = ["micro", "cpu", "profile", "deliver", "pipeline", "bundle"] as const;
+const PARTS = ["micro", "cpu", "profile", "deliver", "pipeline", "capacity", "bundle"] as const;
 type Part = (typeof PARTS)[number];
 
 /** Every note's bytes derive from it; change it and every run measures other (equally sized) notes. */
@@ -61,6 +64,8 @@ const FULL = {
     timeoutMs: 90_000,
     stallMs: 45_000,
   } satisfies PipelineOptions,
+  // Two stacks, 300 + 10 + 300 notes: about a minute and a half.
+  capacity: { burstNotes: 300, trickleNotes: 10, timeoutMs: 90_000 } satisfies CapacityLoad,
   // ~400 ms of deliver's wall time per run (10 to 79 invocations by cell): about a minute for the part.
   deliver: {
     runs: 5,
@@ -80,6 +85,7 @@ const QUICK = {
     timeoutMs: 60_000,
     stallMs: 15_000,
   } satisfies PipelineOptions,
+  capacity: { burstNotes: 100, trickleNotes: 3, timeoutMs: 60_000 } satisfies CapacityLoad,
   deliver: {
     runs: 1,
     runMs: 150,
@@ -178,6 +184,7 @@ async function main(): Promise<void> {
       : null;
 
     const pipeline = wants("pipeline") ? await measurePipeline(load.pipeline, progress) : null;
+    const capacity = wants("capacity") ? await measureCapacity(load.capacity, progress) : null;
 
     const partial: Omit<BenchResults, "targets"> = {
       date: new Date().toISOString(),
@@ -190,6 +197,7 @@ async function main(): Promise<void> {
       pipeline,
       bundles: wants("bundle") ? bundles.map(({ outdir: _, ...size }) => size) : null,
       deliver,
+      capacity,
     };
     const results: BenchResults = { ...partial, targets: judgeTargets(partial) };
 

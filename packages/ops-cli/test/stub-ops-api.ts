@@ -137,6 +137,7 @@ export async function startStubOpsApi(entries: DeadLetterView[] = []): Promise<S
       behind: 4,
       unanswered: 1,
       complete: true,
+      usage: { since: "2026-12-01T00:00:00.000Z", requests: {}, rowsRead: 0, rowsWritten: 0, kvWrites: 0, claimedNotes: 0 },
     };
     return c.json(stats);
   });

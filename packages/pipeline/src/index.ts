@@ -109,6 +109,7 @@ export {
 export type {
   DeadLetterListing,
   DiscardAnswer,
+  LedgerUsage,
   OpsStats,
   ReplayAnswer,
   ReplayResult,

@@ -63,4 +63,24 @@ export interface OpsStats {
   unanswered: number;
   /** Always true: the ledger counts everything. Kept for callers of the older, bounded count. */
   complete: true;
+  /** What the ledger was billed for since it started, and the KV writes it learned of. */
+  usage: LedgerUsage;
+}
+
+/**
+ * The delivery ledger's own count of what the platform bills, since the object started. It lives
+ * in memory: an eviction or a deploy zeroes it, so compare two readings of one run.
+ */
+export interface LedgerUsage {
+  /** ISO 8601 time the object started counting. */
+  since: string;
+  /** Durable Object requests (RPC calls), by method. */
+  requests: Record<string, number>;
+  /** SQLite rows read and written, as the storage API counts them (what is billed). */
+  rowsRead: number;
+  rowsWritten: number;
+  /** Status records KV took, as the writers reported them: a KV write each. */
+  kvWrites: number;
+  /** Notes handed to `claim`: each one a queue delivery (a read) of its message. */
+  claimedNotes: number;
 }

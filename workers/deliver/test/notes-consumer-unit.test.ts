@@ -137,6 +137,12 @@ describe("a batch the provider takes", () => {
     expect(calls).toEqual(["claim", "settle"]);
     // The Free plan's 100,000 rows written a day: 2 per note on the happy path (README.md).
     expect(after.rowsWritten - before.rowsWritten).toBe(2 * 100 + 2);
+    // The capacity bench reads the same counts from GET /ops/stats: one KV write and one queue
+    // delivery per note, and one request per ledger call.
+    expect(after.kvWrites - before.kvWrites).toBe(100);
+    expect(after.claimedNotes - before.claimedNotes).toBe(100);
+    expect((after.requests.claim ?? 0) - (before.requests.claim ?? 0)).toBe(1);
+    expect((after.requests.settle ?? 0) - (before.requests.settle ?? 0)).toBe(1);
   });
 
   it("JSON-encodes whatever the configured From and Subject hold", async () => {

@@ -3,7 +3,7 @@
  * whole batches: a batch of 100 notes costs two ledger requests, not two hundred.
  */
 
-import type { DeadLetter, DeliveryErrorCode, ReplaySkip, StatusRecord } from "@notepipe/pipeline";
+import type { DeadLetter, DeliveryErrorCode, LedgerUsage, ReplaySkip, StatusRecord } from "@notepipe/pipeline";
 
 /** One note of a batch, as the consumer hands it to {@link DeliveryLedgerApi.claim}. */
 export interface ClaimNote {
@@ -152,6 +152,7 @@ export interface LedgerStats {
   behind: number;
   /** Requests unanswered and not in flight: their notes wait for a resend. */
   unanswered: number;
+  usage: LedgerUsage;
 }
 
 export type EventOutcome =

@@ -16,7 +16,13 @@
 
 import { DurableObject } from "cloudflare:workers";
 import { decodeFrame } from "@notepipe/frame";
-import { DEAD_LETTER_TTL_SECONDS, type DeadLetter, type NoteState, type StatusRecord } from "@notepipe/pipeline";
+import {
+  DEAD_LETTER_TTL_SECONDS,
+  type DeadLetter,
+  type LedgerUsage,
+  type NoteState,
+  type StatusRecord,
+} from "@notepipe/pipeline";
 import { DELIVERY_ERRORS } from "../outcomes.ts";
 import type {
   BehindRecord,
@@ -161,11 +167,31 @@ export class DeliveryLedger extends DurableObject<Env> {
     this.sql.exec(SCHEMA);
   }
 
-  /** Rows read and written since this object started: what the platform bills (the bench reads it). */
-  private readonly counted = { rowsRead: 0, rowsWritten: 0 };
+  /**
+   * What the platform bills this object for, and the KV writes it learns of, since it started (in
+   * memory: an eviction or a deploy zeroes it). The capacity bench reads it through GET /ops/stats.
+   */
+  private readonly counted: LedgerUsage = {
+    since: new Date().toISOString(),
+    requests: {},
+    rowsRead: 0,
+    rowsWritten: 0,
+    kvWrites: 0,
+    claimedNotes: 0,
+  };
 
-  usage(): { rowsRead: number; rowsWritten: number } {
-    return { ...this.counted };
+  usage(): LedgerUsage {
+    this.tally("usage");
+    return this.usageNow();
+  }
+
+  private usageNow(): LedgerUsage {
+    return { ...this.counted, requests: { ...this.counted.requests } };
+  }
+
+  /** One RPC call: a Durable Object request. Every public method starts with it. */
+  private tally(method: string): void {
+    this.counted.requests[method] = (this.counted.requests[method] ?? 0) + 1;
   }
 
   /** Every query, read to its end so that its row counts are final, and counted. */
@@ -184,6 +210,9 @@ export class DeliveryLedger extends DurableObject<Env> {
    * request in flight in another invocation waits for it.
    */
   claim(input: ClaimInput): ClaimResult {
+    this.tally("claim");
+    // Each note claimed is one queue delivery (a read), whatever becomes of it.
+    this.counted.claimedNotes += input.notes.length;
     return this.ctx.storage.transactionSync(() => {
       const now = Date.now();
       const decisions: Record<string, ClaimDecision> = {};
@@ -235,6 +264,8 @@ export class DeliveryLedger extends DurableObject<Env> {
    * the invocation that holds the request, which then lets go of it.
    */
   settle(input: SettleInput): SettleResult {
+    this.tally("settle");
+    this.counted.kvWrites += input.written.length;
     return this.ctx.storage.transactionSync(() => {
       const now = Date.now();
       const written = new Set(input.written);
@@ -282,6 +313,7 @@ export class DeliveryLedger extends DurableObject<Env> {
     undecodable: UndecodableNote[],
     idempotent: boolean,
   ): Record<string, ClaimDecision> {
+    this.tally("fileDeadLetters");
     return this.ctx.storage.transactionSync(() => {
       const now = Date.now();
       const decisions: Record<string, ClaimDecision> = {};
@@ -339,6 +371,7 @@ export class DeliveryLedger extends DurableObject<Env> {
 
   /** A provider's delivery event: moves the note forward only, each event once. */
   applyEvent(event: { noteId: string; state: NoteState; eventId: string; error?: string }): EventOutcome {
+    this.tally("applyEvent");
     return this.ctx.storage.transactionSync(() => {
       const now = Date.now();
       const row = this.note(event.noteId);
@@ -371,6 +404,8 @@ export class DeliveryLedger extends DurableObject<Env> {
    * ledger's may have landed after the newer one's: KV is then marked behind, for the repair.
    */
   synced(entries: { id: string; version: number }[]): void {
+    this.tally("synced");
+    this.counted.kvWrites += entries.length;
     this.ctx.storage.transactionSync(() => {
       for (const { id, version } of entries) {
         this.exec(
@@ -385,6 +420,7 @@ export class DeliveryLedger extends DurableObject<Env> {
 
   /** Records KV may not hold yet, oldest first, leaving out those written in the last `quietMs`. */
   behind(limit: number, quietMs: number): BehindRecord[] {
+    this.tally("behind");
     const before = Date.now() - quietMs;
     return this.exec<NoteRow>(
       "SELECT * FROM notes WHERE kv_version < version AND updated_at <= ? ORDER BY updated_at LIMIT ?",
@@ -396,6 +432,7 @@ export class DeliveryLedger extends DurableObject<Env> {
   }
 
   listDeadLetters(query: DeadLetterQuery): DeadLetterPage {
+    this.tally("listDeadLetters");
     const where = ["dead = 1", "id > ?"];
     const bindings: SqlStorageValue[] = [query.after ?? ""];
     if (query.reason !== undefined) {
@@ -425,6 +462,7 @@ export class DeliveryLedger extends DurableObject<Env> {
    * token (its `replayedAt`). Only a message carrying that token may send a failed note again.
    */
   beginReplay(ids: string[], token: number, includePossiblySent: boolean): ReplayStart {
+    this.tally("beginReplay");
     return this.ctx.storage.transactionSync(() => {
       const start: ReplayStart = { replay: [], skipped: [] };
       for (const id of ids) {
@@ -448,6 +486,7 @@ export class DeliveryLedger extends DurableObject<Env> {
 
   /** A replay's last step, once its messages are queued: the notes are `queued`, their entries gone. */
   finishReplay(ids: string[], token: number): BehindRecord[] {
+    this.tally("finishReplay");
     return this.ctx.storage.transactionSync(() => {
       const now = Date.now();
       const records: BehindRecord[] = [];
@@ -471,6 +510,7 @@ export class DeliveryLedger extends DurableObject<Env> {
 
   /** An operator gives up on a dead letter: the note is `failed` (discarded) and never sent. */
   discard(id: string, now = Date.now()): DiscardResult {
+    this.tally("discard");
     return this.ctx.storage.transactionSync(() => {
       const row = this.note(id);
       if (row === null || row.dead === 0) {
@@ -503,6 +543,9 @@ export class DeliveryLedger extends DurableObject<Env> {
   }
 
   stats(): LedgerStats {
+    this.tally("stats");
+    // Before its own queries: a reading does not count the scans it makes to count.
+    const usage = this.usageNow();
     const now = Date.now();
     const states: Record<string, number> = {};
     let records = 0;
@@ -532,11 +575,13 @@ export class DeliveryLedger extends DurableObject<Env> {
       },
       behind: count("SELECT count(*) AS n FROM notes WHERE kv_version < version"),
       unanswered: count("SELECT count(*) AS n FROM requests WHERE lease_until <= ?", now),
+      usage,
     };
   }
 
   /** Drops rows past their time, a few times a day; answers how many went. */
   prune(): number {
+    this.tally("prune");
     return this.ctx.storage.transactionSync(() => {
       const now = Date.now();
       const last = this.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'pruned_at'").rows[0];
