@@ -6,7 +6,7 @@
 import { encodeFrame, noteIdToUuid } from "@notepipe/frame";
 import type { InboxEmail } from "@notepipe/local-provider";
 import type { Stack } from "@notepipe/local-stack";
-import type { NoteState } from "@notepipe/pipeline";
+import { MAX_STATUS_IDS, type NoteState, type NoteStatusList, type NoteStatusQuery } from "@notepipe/pipeline";
 import { parseTokenSecrets, signClientToken } from "@notepipe/token";
 
 /**
@@ -62,8 +62,8 @@ export async function postNote(stack: Stack, note: Note): Promise<Response> {
 }
 
 /**
- * Polls `POST /v1/notes/status` (100 ids per call) until every note is in a final state or the
- * time is up; answers the last state seen for each ("unknown" where there was no record).
+ * Polls `POST /v1/notes/status` (MAX_STATUS_IDS ids per call) until every note is in a final state
+ * or the time is up; answers the last state seen for each ("unknown" where there was no record).
  */
 export async function waitForFinalStates(stack: Stack, ids: readonly string[], timeoutMs: number) {
   const states = new Map<string, string>(ids.map((id) => [id, "unknown"]));
@@ -72,13 +72,13 @@ export async function waitForFinalStates(stack: Stack, ids: readonly string[], t
     const pending = ids.filter((id) => !FINAL_STATES.has(states.get(id) as string));
     // At least one poll, so that a timeout of 0 reads every state once.
     if (pending.length === 0 || (polls > 0 && Date.now() > deadline)) return states;
-    for (let i = 0; i < pending.length; i += 100) {
+    for (let i = 0; i < pending.length; i += MAX_STATUS_IDS) {
       const res = await fetch(`${stack.ingestUrl}/v1/notes/status`, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ ids: pending.slice(i, i + 100) }),
+        body: JSON.stringify({ ids: pending.slice(i, i + MAX_STATUS_IDS) } satisfies NoteStatusQuery),
       });
-      const { notes } = (await res.json()) as { notes: { id: string; state: string }[] };
+      const { notes } = (await res.json()) as NoteStatusList;
       for (const note of notes) states.set(note.id, note.state);
     }
     await new Promise((resolve) => setTimeout(resolve, 500));

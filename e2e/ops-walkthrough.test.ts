@@ -1,5 +1,5 @@
 /**
- * The operator's walk-through of README.md ("Operating notepipe"), on a real local stack with the
+ * The operator's walk-through of packages/ops-cli/README.md, on a real local stack with the
  * real `pnpm ops`: the provider rejects every send (its control endpoint), the notes dead-letter,
  * the fault is cleared, `pnpm ops dlq replay --all` puts them back, and each ends `delivered`
  * (through the provider's signed webhook) with exactly one email. Replaying again sends nothing.

@@ -4,7 +4,10 @@
  * token, polls its status until it is sent, shows the email the local provider received, and
  * decrypts that email back to the original text.
  *
- *   pnpm demo [--text "…"] [--to ada@example.com] [--ingest-url …] [--provider-url …]
+ *   pnpm demo [--text "…"] [--to ada@example.com] [--token np1.…] [--ingest-url …] [--provider-url …]
+ *
+ * Without --token it signs one with the stack's TOKEN_SECRETS, as an operator can; with it, it
+ * posts with the token an enrollment gave (README.md, "Enrol an address with curl").
  *
  * Exit codes: 0 the text came back, 1 the stack is down or the note did not make it, 2 bad usage.
  */
@@ -54,6 +57,7 @@ const options = new Command("pnpm demo")
   .option("--provider-url <url>", "the local provider (env NOTEPIPE_PROVIDER_URL)", process.env.NOTEPIPE_PROVIDER_URL)
   .option("--key-file <path>", "where the AES key is kept", join(ROOT, ".wrangler", "demo-key.json"))
   .option("--kid <kid>", "which TOKEN_SECRETS key signs the client token (default: the first)")
+  .option("--token <token>", "post with this client token (from POST /v1/tokens) instead of signing one")
   .option("--timeout <seconds>", "how long to wait for the note to be sent", seconds, 60)
   .option(
     "--delivered-timeout <seconds>",
@@ -69,12 +73,19 @@ const options = new Command("pnpm demo")
     providerUrl?: string;
     keyFile: string;
     kid?: string;
+    token?: string;
     timeout: number;
     deliveredTimeout: number;
   }>();
 
 const ingestUrl = (options.ingestUrl ?? "http://127.0.0.1:8787").replace(/\/$/, "");
 const providerUrl = (options.providerUrl ?? "http://127.0.0.1:8788").replace(/\/$/, "");
+
+/** A token signed here with the local stack's secret, as `pnpm ops token` does for an operator. */
+async function signedToken(to: string, kid: string | undefined): Promise<string> {
+  const secrets = parseTokenSecrets(devTokenSecretsJson());
+  return signClientToken(secrets, kid ?? (secrets.keys().next().value as string), to);
+}
 
 function step(label: string, text: string): void {
   console.log(`${label.padEnd(11)} ${text}`);
@@ -175,9 +186,7 @@ async function main(): Promise<void> {
   const frame = encodeFrame({ noteId, recipient: options.to, nonce, ciphertext });
   step("3. frame", `note ${id} for ${options.to}: ${frame.length} bytes`);
 
-  const secrets = parseTokenSecrets(devTokenSecretsJson());
-  const kid = options.kid ?? (secrets.keys().next().value as string);
-  const token = await signClientToken(secrets, kid, options.to);
+  const token = options.token ?? (await signedToken(options.to, options.kid));
   const posted = await call(`${ingestUrl}/v1/notes`, {
     method: "POST",
     headers: { "content-type": "application/octet-stream", authorization: `Bearer ${token}` },

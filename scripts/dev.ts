@@ -31,7 +31,7 @@ const ensured = ensureDevVars();
 if (ensured.created) console.log("dev: created .dev.vars from .dev.vars.example (local secrets, git-ignored)");
 if (ensured.added.length > 0) console.log(`dev: added ${ensured.added.join(", ")} to .dev.vars from .dev.vars.example`);
 const devVars = readDevVars();
-for (const name of ["TOKEN_SECRETS", "MAIL_API_KEY", "OPS_TOKENS", "RESEND_WEBHOOK_SECRET"]) {
+for (const name of ["TOKEN_SECRETS", "ENROLL_SECRETS", "MAIL_API_KEY", "OPS_TOKENS", "RESEND_WEBHOOK_SECRET"]) {
   if (devVars[name] === undefined) {
     console.warn(`dev: .dev.vars has no ${name}; copy its line from .dev.vars.example.`);
   }
@@ -74,7 +74,7 @@ console.log(`
   ingest           ${stack.ingestUrl}   POST /v1/notes, GET /v1/notes/:id${inbox}
   ops API          ${stack.ingestUrl}/ops/…   pnpm ops stats, pnpm ops dlq list
   webhooks         ${stack.ingestUrl}/webhooks/resend   (the provider posts delivered events there)
-  a client token   pnpm -s token ada@example.com
+  a client token   pnpm -s token ada@example.com   (or enrol: POST /v1/tokens/code, then POST /v1/tokens)
   the whole path   pnpm demo
 
 dev: ready. Ctrl-C stops everything.`);

@@ -3,6 +3,8 @@ import { defineProject, mergeConfig } from "vitest/config";
 import shared from "../../vitest.shared.ts";
 import {
   echoForwarded,
+  TEST_ENROLL_IP_LIMIT,
+  TEST_ENROLL_SECRETS,
   TEST_STATUS_ADDRESS_LIMIT,
   TEST_STATUS_LIMIT,
   TEST_TOKEN_LIMIT,
@@ -16,11 +18,15 @@ export default mergeConfig(
       cloudflareTest({
         wrangler: { configPath: "../../wrangler.ingest.toml" },
         miniflare: {
-          bindings: { TOKEN_SECRETS: JSON.stringify(TEST_TOKEN_SECRETS) },
+          bindings: {
+            TOKEN_SECRETS: JSON.stringify(TEST_TOKEN_SECRETS),
+            ENROLL_SECRETS: JSON.stringify(TEST_ENROLL_SECRETS),
+          },
           ratelimits: {
             TOKEN_LIMITER: { namespace_id: "1001", simple: { limit: TEST_TOKEN_LIMIT, period: 60 } },
             STATUS_LIMITER: { namespace_id: "1002", simple: { limit: TEST_STATUS_LIMIT, period: 10 } },
             STATUS_ADDRESS_LIMITER: { namespace_id: "1003", simple: { limit: TEST_STATUS_ADDRESS_LIMIT, period: 10 } },
+            ENROLL_IP_LIMITER: { namespace_id: "1004", simple: { limit: TEST_ENROLL_IP_LIMIT, period: 60 } },
           },
           // Stands in for the deliver Worker behind the DELIVER binding: echoes what ingest forwarded.
           serviceBindings: { DELIVER: echoForwarded },

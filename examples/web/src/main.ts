@@ -5,7 +5,7 @@
  *   pnpm web [--port 8790] [--ingest-url …] [--provider-url …] [--stack]
  */
 
-import { devTokenSecretsJson, type Stack, startStack } from "@notepipe/local-stack";
+import { type Stack, startStack } from "@notepipe/local-stack";
 import { Command, InvalidArgumentError } from "commander";
 import { DEFAULT_WEB_PORT, startWebDemo } from "./server.ts";
 
@@ -34,7 +34,6 @@ const web = await startWebDemo({
   port: options.port,
   ingestUrl: stack?.ingestUrl ?? options.ingestUrl,
   providerUrl: stack?.providerUrl ?? options.providerUrl,
-  tokenSecrets: stack?.tokenSecrets ?? devTokenSecretsJson(),
 });
 console.log(`web: the browser demo is at ${web.url}`);
 if (stack === undefined) {

@@ -1,10 +1,12 @@
 /**
  * The demo page's script, bundled with @notepipe/client by server.ts. Everything notepipe-specific
- * is an SDK call: generateKey / importKeyJwk, createOutbox (enqueue, start), decrypt. The rest is
- * DOM. The endpoint is "" (this page's origin): the demo server passes /v1/* on to ingest.
+ * is an SDK call: requestCode / confirmCode, generateKey / importKeyJwk, createOutbox (enqueue,
+ * start), decrypt. The rest is DOM. The endpoint is "" (this page's origin): the demo server passes
+ * /v1/* on to ingest and /inbox to the local mail provider.
  */
 
 import {
+  confirmCode,
   createOutbox,
   type DrainResult,
   decrypt,
@@ -16,25 +18,98 @@ import {
   NotepipeError,
   type OutboxNote,
   type OutboxState,
+  requestCode,
 } from "@notepipe/client";
 
 const KEY_ITEM = "notepipe-demo:key";
+/** Each enrolled address's client token, as an app would keep it: the token is the app's to hold. */
+const TOKENS_ITEM = "notepipe-demo:tokens";
 /** What the page knows of a note that the outbox does not keep: its recipient, and how it was written. */
 const NOTES_ITEM = "notepipe-demo:notes";
 const POLL_INTERVAL_MS = 1000;
 /** From `sent` on, the local provider holds the email. */
 const HAS_EMAIL: ReadonlySet<OutboxState> = new Set(["sent", "delivered", "bounced", "complained"]);
 
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// --- enrollment: a code emailed to the address, read from the local inbox, traded for its token ---
+
+function storedTokens(): Record<string, string> {
+  return JSON.parse(localStorage.getItem(TOKENS_ITEM) ?? "{}") as Record<string, string>;
+}
+
+interface InboxEmail {
+  text: string | null;
+  subject: string;
+  noteId: string | null;
+}
+
+/** The code emails the local inbox holds for `to`: what the user would find in their mail. */
+async function codeEmails(to: string): Promise<InboxEmail[]> {
+  const res = await fetch(`/inbox?to=${encodeURIComponent(to)}`);
+  const { emails } = (await res.json()) as { emails: InboxEmail[] };
+  return emails.filter((email) => email.noteId === null);
+}
+
+const enrolLog = element<HTMLOListElement>("enrol-log");
+
+function logStep(text: string, className = ""): void {
+  enrolLog.append(make("li", className, text));
+}
+
+const enrolling = new Map<string, Promise<string>>();
+
 /**
- * Local demo only: a real app gets the token for its user's address from its own backend. Asked for
- * when the note is sent, not when it is written, so that a note can be written with no network.
+ * The whole enrollment, as a user does it with two screens: ask for a code, read it in the inbox,
+ * type it in. One at a time per address, whether the button or the outbox's getToken asked.
  */
-async function getToken(to: string): Promise<string> {
-  const minted = await fetch("/dev/token", { method: "POST", body: JSON.stringify({ to }) });
-  const { token, message } = (await minted.json()) as { token?: string; message?: string };
-  if (token === undefined) throw new Error(message ?? "No token for this address.");
+function enrol(address: string): Promise<string> {
+  const to = address.trim().toLowerCase();
+  let running = enrolling.get(to);
+  if (running === undefined) {
+    running = enrolSteps(to).finally(() => enrolling.delete(to));
+    enrolling.set(to, running);
+  }
+  return running;
+}
+
+async function enrolSteps(to: string): Promise<string> {
+  const before = (await codeEmails(to)).length;
+  await requestCode({ endpoint: "" }, to);
+  logStep(`${to}: POST /v1/tokens/code → 202, a code is on its way.`);
+  let email: InboxEmail | undefined;
+  for (let attempt = 0; attempt < 60 && email === undefined; attempt++) {
+    email = (await codeEmails(to))[before];
+    if (email === undefined) await delay(500);
+  }
+  const code = /\b([0-9]{6})\b/.exec(email?.text ?? "")?.[1];
+  if (code === undefined) throw new Error(`No code email reached ${to} in the local inbox.`);
+  logStep(`The email in the local inbox: “${email?.subject}”: ${email?.text}`, "code-email");
+  const token = await confirmCode({ endpoint: "" }, to, code);
+  localStorage.setItem(TOKENS_ITEM, JSON.stringify({ ...storedTokens(), [to]: token }));
+  logStep(`${to}: POST /v1/tokens with ${code} → its client token, kept in this browser.`, "enrolled");
+  element("enrolled").textContent = Object.keys(storedTokens()).join(", ");
   return token;
 }
+
+/**
+ * The outbox asks for a token when a note is sent, not when it is written, so that a note can be
+ * written with no network. An address not enrolled yet is enrolled then, as above.
+ */
+async function getToken(to: string): Promise<string> {
+  return storedTokens()[to.toLowerCase()] ?? enrol(to);
+}
+
+element("enrolled").textContent = Object.keys(storedTokens()).join(", ") || "none yet";
+const enrolForm = element<HTMLFormElement>("enrol");
+enrolForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    await enrol(element<HTMLInputElement>("enrol-to").value);
+  } catch (error) {
+    logStep(error instanceof NotepipeError ? `${error.code}: ${error.message}` : String(error), "error");
+  }
+});
 
 const outbox = createOutbox({
   endpoint: "",
@@ -55,8 +130,6 @@ function make<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, 
   node.textContent = text;
   return node;
 }
-
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // The page's shell (this page and its script) from a service worker, so that it opens offline too.
 // Without one (an older browser, a full quota) the page still works while it is open.

@@ -1,11 +1,9 @@
 /**
  * The browser demo's server: serves index.html, the page's script (bundled from the SDK by esbuild
  * when the server starts) and its service worker, and passes `/v1/*` to ingest and `/inbox` to the local mail
- * provider. Same origin for all of it, so the page needs no CORS from either.
- *
- * It also mints client tokens (`POST /dev/token`) with the stack's dev secret, which a real app
- * must never do: tokens come from the app's own backend, which keeps `TOKEN_SECRETS`. This server
- * only listens on 127.0.0.1.
+ * provider. Same origin for all of it, so the page needs no CORS from either. It holds no secret:
+ * the page enrols its addresses itself (POST /v1/tokens/code, POST /v1/tokens), reading each code
+ * from the local inbox. This server only listens on 127.0.0.1.
  */
 
 import { readFileSync } from "node:fs";
@@ -13,8 +11,6 @@ import type { Server } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
-import { isValidRecipient } from "@notepipe/frame";
-import { DEV_TOKEN_SECRETS, parseTokenSecrets, signClientToken } from "@notepipe/token";
 import { Hono } from "hono";
 import { proxy } from "hono/proxy";
 
@@ -28,8 +24,6 @@ export interface WebDemoOptions {
   ingestUrl?: string;
   /** Default http://127.0.0.1:8788, where `pnpm dev` runs the local provider. */
   providerUrl?: string;
-  /** The `TOKEN_SECRETS` JSON ingest runs with; its first kid signs. Default: the dev secret. */
-  tokenSecrets?: string;
 }
 
 export interface RunningWebDemo {
@@ -79,8 +73,6 @@ export async function bundleScript(entry: "page.ts" | "service-worker.ts" = "pag
 export async function startWebDemo(options: WebDemoOptions = {}): Promise<RunningWebDemo> {
   const ingestUrl = (options.ingestUrl ?? "http://127.0.0.1:8787").replace(/\/+$/, "");
   const providerUrl = (options.providerUrl ?? "http://127.0.0.1:8788").replace(/\/+$/, "");
-  const secrets = parseTokenSecrets(options.tokenSecrets ?? DEV_TOKEN_SECRETS);
-  const kid = secrets.keys().next().value as string;
   const html = readFileSync(new URL("../index.html", import.meta.url), "utf8");
   const script = await bundleScript();
   const serviceWorker = await bundleScript("service-worker.ts");
@@ -89,14 +81,6 @@ export async function startWebDemo(options: WebDemoOptions = {}): Promise<Runnin
   app.get("/", (c) => c.html(html));
   app.get("/page.js", (c) => c.body(script, 200, { "content-type": "text/javascript; charset=utf-8" }));
   app.get("/sw.js", (c) => c.body(serviceWorker, 200, { "content-type": "text/javascript; charset=utf-8" }));
-
-  app.post("/dev/token", async (c) => {
-    const { to } = await c.req.json<{ to?: unknown }>().catch(() => ({ to: undefined }));
-    if (typeof to !== "string" || !isValidRecipient(to)) {
-      return c.json({ error: "bad_recipient", message: "Not an address notepipe accepts." }, 400);
-    }
-    return c.json({ token: await signClientToken(secrets, kid, to) });
-  });
 
   // All headers but Host, which names this server: the upstream gets its own from the URL.
   const forward = (url: string, request: Request) =>

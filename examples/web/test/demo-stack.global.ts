@@ -28,7 +28,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
     port: 0,
     ingestUrl: stack.ingestUrl,
     providerUrl: stack.providerUrl,
-    tokenSecrets: stack.tokenSecrets,
   }).catch(async (error: unknown) => {
     await stack.stop();
     throw error;

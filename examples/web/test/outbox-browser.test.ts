@@ -1,7 +1,9 @@
 /**
  * The outbox in Chromium, through the demo page: notes written with no network survive a reload
  * and go out once it is back; two tabs share one outbox and one drainer (Web Locks); a write the
- * storage quota refuses leaves nothing behind. Saves the screenshot the READMEs show.
+ * storage quota refuses leaves nothing behind. Saves the screenshot the READMEs show. Each test
+ * writes to addresses of its own: the page enrols each one (3 codes per address an hour), and every
+ * test starts with a fresh browser that holds no token.
  */
 
 import { mkdirSync } from "node:fs";
@@ -24,6 +26,14 @@ beforeEach(async () => {
 afterEach(async () => {
   await chromium?.close();
 });
+
+/** Enrols `to` through the page's form: its token is in this browser from then on. */
+async function enrol(page: Page, to: string): Promise<void> {
+  const before = await page.locator("#enrol-log li.enrolled").count();
+  await page.fill("#enrol-to", to);
+  await page.click("#enrol-send");
+  await page.locator("#enrol-log li.enrolled").nth(before).waitFor();
+}
 
 /** Types a note into the page and waits for its row: the id the outbox gave it. */
 async function write(page: Page, to: string, text: string): Promise<string> {
@@ -78,11 +88,13 @@ describe("the outbox in a browser", () => {
     // The service worker holds the page's shell from now on: the reload below works offline.
     await page.evaluate(() => navigator.serviceWorker.ready);
     const notes = [
-      { to: "ada@example.com", text: "Written on the underground, no signal." },
-      { to: "grace@example.com", text: "Zweite Notiz, offline geschrieben: Grüße!" },
-      { to: "alan@example.com", text: "A third, still between two stations." },
+      { to: "ada.offline@example.com", text: "Written on the underground, no signal." },
+      { to: "grace.offline@example.com", text: "Zweite Notiz, offline geschrieben: Grüße!" },
+      { to: "alan.offline@example.com", text: "A third, still between two stations." },
     ];
 
+    // Enrolled while online, as a user does once; the notes are written later with no network.
+    for (const note of notes) await enrol(page, note.to);
     await setOffline(page, true);
     const ids: string[] = [];
     for (const note of notes) ids.push(await write(page, note.to, note.text));
@@ -118,9 +130,9 @@ describe("the outbox in a browser", () => {
     const posts = tabs.map(acceptedPosts);
     for (const tab of tabs) await setOffline(tab, true);
     const ids = [
-      await write(tabs[0], "ada@example.com", "From the first tab."),
-      await write(tabs[0], "grace@example.com", "From the first tab, again."),
-      await write(tabs[1], "alan@example.com", "From the second tab."),
+      await write(tabs[0], "ada.tabs@example.com", "From the first tab."),
+      await write(tabs[0], "grace.tabs@example.com", "From the first tab, again."),
+      await write(tabs[1], "alan.tabs@example.com", "From the second tab."),
     ];
 
     // Both tabs see the network come back at once, and both try to drain.
@@ -147,14 +159,14 @@ describe("the outbox in a browser", () => {
       await cache.put("/quota-test-filler", new Response(new Uint8Array(Math.max(0, 400_000 - usage - 20_000))));
     });
 
-    await page.fill("#to", "ada@example.com");
+    await page.fill("#to", "ada.quota@example.com");
     await page.fill("#text", "x".repeat(60_000));
     await page.click("#send");
     await expect.poll(() => page.textContent("#send-status")).toMatch(/^storage_failed: /);
     expect(await page.textContent("#send-status")).toContain("QuotaExceededError");
     expect(await page.locator("li.note").count()).toBe(0);
 
-    const small = await write(page, "ada@example.com", "A short one fits.");
+    const small = await write(page, "ada.quota@example.com", "A short one fits.");
     expect(await storedKeys(page)).toEqual([small]);
   });
 });

@@ -1,11 +1,13 @@
 /**
  * The browser demo in a real browser (Debian's Chromium through playwright-core) on a real local
- * stack with delivery webhooks: a note typed into the page goes through the SDK's outbox, its state
- * moves to delivered, and the email from the local inbox decrypts to the text in the page.
+ * stack with delivery webhooks: the page enrols an address with a code read from the local inbox,
+ * a note typed into the page goes through the SDK's outbox, its state moves to delivered, and the
+ * email from the local inbox decrypts to the text in the page.
  */
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { confirmCode, requestCode } from "@notepipe/client";
 import { ROOT } from "@notepipe/local-stack";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type Chromium, emailsFor, launchChromium, openDemo } from "./chromium.ts";
@@ -23,8 +25,44 @@ afterAll(async () => {
   await chromium?.close();
 });
 
+/** The newest code email's six digits for `to`, once `count` code emails have reached it. */
+async function codeFromInbox(to: string, count: number): Promise<string> {
+  let text = "";
+  await expect
+    .poll(
+      async () => {
+        const res = await fetch(`${demo.provider}/inbox?to=${encodeURIComponent(to)}`);
+        const { emails } = (await res.json()) as { emails: { noteId: string | null; text: string | null }[] };
+        const codes = emails.filter((email) => email.noteId === null);
+        text = codes.at(-1)?.text ?? "";
+        return codes.length;
+      },
+      { timeout: 30_000 },
+    )
+    .toBe(count);
+  return /\b([0-9]{6})\b/.exec(text)?.[1] as string;
+}
+
 describe("the browser demo", () => {
-  it("puts a note in the outbox, shows it move to delivered, and decrypts its email", async () => {
+  it("enrols an address with the code from its email, and keeps its token", async () => {
+    const page = await openDemo(chromium.context, demo.web);
+    await page.fill("#enrol-to", "Enrol.Me@example.com");
+    await page.click("#enrol-send");
+
+    await page.waitForSelector("#enrol-log li.enrolled");
+    const code = await codeFromInbox("enrol.me@example.com", 1);
+    const steps = await page.locator("#enrol-log li").allTextContents();
+    expect(steps).toEqual([
+      "enrol.me@example.com: POST /v1/tokens/code → 202, a code is on its way.",
+      expect.stringMatching(new RegExp(`^The email in the local inbox: “Your notepipe code”: .*${code}`)),
+      `enrol.me@example.com: POST /v1/tokens with ${code} → its client token, kept in this browser.`,
+    ]);
+    expect(await page.textContent("#enrolled")).toBe("enrol.me@example.com");
+    const tokens = await page.evaluate(() => JSON.parse(localStorage.getItem("notepipe-demo:tokens") ?? "{}"));
+    expect(tokens).toEqual({ "enrol.me@example.com": expect.stringMatching(/^np1\./) });
+  });
+
+  it("enrols a new address when its note is sent, shows the note move to delivered, and decrypts its email", async () => {
     const page = await openDemo(chromium.context, demo.web);
     const pageErrors: string[] = [];
     page.on("pageerror", (error) => pageErrors.push(error.message));
@@ -64,12 +102,8 @@ describe("the browser demo", () => {
   it("lets a page on another origin call ingest directly: CORS", async () => {
     // The shipped minimal vector (packages/frame/vectors): a real frame for a@b.c.
     const frame = [...readFileSync(join(ROOT, "packages/frame/vectors/valid-minimal.bin"))];
-    const minted = await fetch(new URL("/dev/token", demo.web), {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ to: "a@b.c" }),
-    });
-    const { token } = (await minted.json()) as { token: string };
+    await requestCode({ endpoint: demo.ingest }, "a@b.c");
+    const token = await confirmCode({ endpoint: demo.ingest }, "a@b.c", await codeFromInbox("a@b.c", 1));
     expect(new URL(demo.ingest).origin).not.toBe(new URL(demo.web).origin);
 
     const page = await chromium.context.newPage();

@@ -3,27 +3,13 @@
  * answers with are passed through as it sent them (README.md, "Error codes"); the others are ours.
  */
 
-/** Codes the ingest API answers with, in its `{"error": code, "message": …}` body. */
-export type ServerErrorCode =
-  | "bad_magic"
-  | "unsupported_version"
-  | "unsupported_flags"
-  | "truncated"
-  | "bad_recipient"
-  | "empty_ciphertext"
-  | "frame_too_large"
-  | "bad_id"
-  | "bad_request"
-  | "body_too_large"
-  | "unauthorized"
-  | "recipient_not_allowed"
-  | "not_found"
-  | "method_not_allowed"
-  | "unsupported_media_type"
-  | "rate_limited"
-  | "internal_error"
-  | "rate_limiter_unavailable"
-  | "queue_unavailable";
+import type { IngestErrorCode } from "@notepipe/pipeline";
+
+/**
+ * Codes the ingest API answers with, in its `{"error": code, "message": …}` body: the Worker's own
+ * table (@notepipe/pipeline's INGEST_ERRORS), imported as a type only, so no sentence is bundled.
+ */
+export type ServerErrorCode = IngestErrorCode;
 
 /** Codes this library raises itself. */
 export type ClientErrorCode =

@@ -6,6 +6,7 @@ export {
   type RetryOptions,
 } from "./config.ts";
 export { decrypt, decryptBytes } from "./decrypt.ts";
+export { confirmCode, requestCode } from "./enroll.ts";
 export {
   type ClientErrorCode,
   NotepipeError,

@@ -3,34 +3,38 @@
  * drain both poll through here.
  */
 
-import type { NoteState } from "@notepipe/pipeline";
+import {
+  MAX_STATUS_IDS,
+  type NoteStatus,
+  type NoteStatusList,
+  type NoteStatusQuery,
+  STATUS_TTL_SECONDS,
+} from "@notepipe/pipeline";
 import type { ClientNoteState, IngestConnection } from "./config.ts";
 import { NotepipeError } from "./errors.ts";
 import { request } from "./request.ts";
 
-/** `POST /v1/notes/status` takes at most 100 ids: KV's bulk get reads 100 keys per operation. */
-export const STATUS_BATCH_SIZE = 100;
-/** A status record lives 30 days in KV (STATUS_TTL_SECONDS); `unknown` after that is forever. */
-const STATUS_LIFETIME_MS = 30 * 24 * 60 * 60 * 1000;
+/** Ids per `POST /v1/notes/status`: as many as ingest takes in one. */
+export const STATUS_BATCH_SIZE = MAX_STATUS_IDS;
+/** `unknown` after a status record's lifetime is forever. */
+const STATUS_LIFETIME_MS = STATUS_TTL_SECONDS * 1000;
 
-/** One entry of `POST /v1/notes/status`'s answer. */
-export type StatusEntry = {
-  id: string;
-  state: NoteState | "unknown";
-  attempts?: number;
-  updatedAt?: string;
-  error?: string;
-};
+/**
+ * One entry of `POST /v1/notes/status`'s answer ({@link NoteStatus}), with the fields an `unknown`
+ * entry lacks read as absent, so that callers can take them from either kind.
+ */
+export type StatusEntry = Pick<NoteStatus, "id" | "state"> &
+  Partial<Omit<Extract<NoteStatus, { attempts: number }>, "id" | "state">>;
 
 /** One request for at most {@link STATUS_BATCH_SIZE} ids; throws {@link NotepipeError}. */
 export async function fetchStatuses(config: IngestConnection, ids: readonly string[]): Promise<StatusEntry[]> {
   const res = await request(config, "/v1/notes/status", {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ ids }),
+    body: JSON.stringify({ ids: [...ids] } satisfies NoteStatusQuery),
   });
   try {
-    const entries = ((await res.json()) as { notes: StatusEntry[] }).notes;
+    const entries: StatusEntry[] = ((await res.json()) as NoteStatusList).notes;
     if (!Array.isArray(entries)) throw new TypeError("notes is not an array");
     return entries;
   } catch (cause) {

@@ -25,7 +25,7 @@ import {
   type RunningLocalProvider,
   startLocalProvider,
 } from "@notepipe/local-provider";
-import { DEV_TOKEN_SECRETS } from "@notepipe/token";
+import { DEV_ENROLL_SECRETS, DEV_TOKEN_SECRETS } from "@notepipe/token";
 import { devVarsLine, ensureDevVars, exampleDevVars, ROOT, readDevVars } from "./dev-vars.ts";
 
 export const DEFAULT_INGEST_PORT = 8787;
@@ -274,6 +274,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ]);
     configs = writeStackConfigs(stackDir, {
       TOKEN_SECRETS: tokenSecrets,
+      ENROLL_SECRETS: devVars.ENROLL_SECRETS ?? DEV_ENROLL_SECRETS,
       MAIL_API_KEY: mailApiKey,
       MAIL_API_URL: target,
       ...Object.fromEntries(opsSecrets),

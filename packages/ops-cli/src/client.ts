@@ -4,7 +4,16 @@
  * the exit code that says what to fix.
  */
 
-import type { DeadLetterListing, DeadLetterView, DiscardAnswer, OpsStats, ReplayAnswer } from "@notepipe/pipeline";
+import type {
+  DeadLetterListing,
+  DeadLetterView,
+  DeliverErrorCode,
+  DiscardAnswer,
+  ErrorBody,
+  OpsStats,
+  ReplayAnswer,
+  ReplayRequest,
+} from "@notepipe/pipeline";
 import { CliError } from "./errors.ts";
 
 export interface ListFilter {
@@ -19,10 +28,8 @@ export interface OpsClientOptions {
   timeoutMs?: number;
 }
 
-interface ErrorBody {
-  error: string;
-  message: string;
-}
+/** Refusals that leave the job unfinished, not wrongly asked: the exit code says "incomplete". */
+const INCOMPLETE: ReadonlySet<string> = new Set<DeliverErrorCode>(["dead_letter_not_found", "note_in_queue"]);
 
 function isErrorBody(value: unknown): value is ErrorBody {
   return (
@@ -98,7 +105,8 @@ export class OpsClient {
 
   /** Possibly-sent entries come back skipped unless `includePossiblySent`: the reader may get two emails. */
   replay(ids: readonly string[], options: { includePossiblySent?: boolean } = {}): Promise<ReplayAnswer> {
-    const body = options.includePossiblySent === true ? { ids, includePossiblySent: true } : { ids };
+    const body: ReplayRequest =
+      options.includePossiblySent === true ? { ids: [...ids], includePossiblySent: true } : { ids: [...ids] };
     return this.#call("POST", "/ops/dead-letters/replay", body);
   }
 
@@ -148,7 +156,7 @@ export class OpsClient {
         `the ops API refused the token (${json.message}) Set --token or NOTEPIPE_OPS_TOKEN.`,
       );
     }
-    if (json.error === "dead_letter_not_found" || json.error === "note_in_queue") {
+    if (INCOMPLETE.has(json.error)) {
       throw new CliError("incomplete", json.message);
     }
     if (response.status === 404) {

@@ -1,10 +1,12 @@
 /**
- * `pnpm ops` against a stub of the ops API on a real port: what each command prints, how it pages
- * and chunks, and the exit code a script sees for each kind of failure.
+ * `pnpm ops` against the real deliver Worker (test/deliver-worker.ts): dead letters that deliver
+ * filed itself, listed, replayed and discarded through its ops API; what each command prints, how
+ * it pages and chunks, and the exit code a script sees for each kind of failure.
  */
 
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -14,7 +16,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseSince } from "../src/commands/dlq.ts";
 import { EXIT_CODES } from "../src/errors.ts";
 import { type CliIo, run } from "../src/program.ts";
-import { deadLetter, STUB_TOKEN, type StubOpsApi, startStubOpsApi } from "./stub-ops-api.ts";
+import { type DeliverWorker, OPS_TOKEN, POSSIBLY_SENT, REJECTED, startDeliverWorker } from "./deliver-worker.ts";
 
 interface Outcome {
   code: number;
@@ -22,8 +24,24 @@ interface Outcome {
   stderr: string;
 }
 
+/** What the CLI sent, as `METHOD path?query` and, for a replay, its body. */
+interface SentRequest {
+  request: string;
+  body?: { ids: string[]; includePossiblySent?: boolean };
+}
+
 /** A directory with no `.dev.vars`: the tests never read the repository's. */
 const NO_DEV_VARS = `${mkdtempSync(join(tmpdir(), "ops-cli-"))}/`;
+
+let sent: SentRequest[] = [];
+
+/** The global fetch, recording what the CLI asks of it. */
+const recordingFetch: typeof fetch = (input, init) => {
+  const url = new URL(String(input));
+  const body = typeof init?.body === "string" ? (JSON.parse(init.body) as SentRequest["body"]) : undefined;
+  sent.push({ request: `${init?.method ?? "GET"} ${url.pathname}${url.search}`, ...(body ? { body } : {}) });
+  return fetch(input, init);
+};
 
 async function ops(
   argv: string[],
@@ -41,54 +59,80 @@ async function ops(
     stderr: errors,
     env,
     devVarsRoot,
+    fetch: recordingFetch,
   };
   const code = await run(argv, io);
   return { code, stdout, stderr };
 }
 
-let api: StubOpsApi;
+const replayBodies = () => sent.flatMap((entry) => (entry.body === undefined ? [] : [entry.body]));
+
+/** A URL where nothing listens. */
+async function closedUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return `http://127.0.0.1:${port}`;
+}
+
+let deliver: DeliverWorker;
 let target: Record<string, string>;
+/** Three dead letters filed by deliver, in id order (the listing's): two rejected, one possibly sent. */
+let ids: string[];
+let possiblySentId: string;
+let rejectedIds: string[];
 
-beforeEach(async () => {
-  api = await startStubOpsApi([
-    deadLetter(1),
-    deadLetter(2, { reason: "rejected", possiblySent: true }),
-    deadLetter(3),
-  ]);
-  target = { NOTEPIPE_OPS_URL: api.url, NOTEPIPE_OPS_TOKEN: STUB_TOKEN };
-});
-
-afterEach(async () => {
-  await api.close();
-});
+function useDeliver(): void {
+  beforeEach(async () => {
+    sent = [];
+    deliver = await startDeliverWorker();
+    target = { NOTEPIPE_OPS_URL: deliver.url, NOTEPIPE_OPS_TOKEN: OPS_TOKEN };
+    const [rejected1, unsure, rejected3] = await deliver.fileDeadLetters([REJECTED(1), POSSIBLY_SENT(2), REJECTED(3)]);
+    ids = [rejected1, unsure, rejected3].map(String).toSorted();
+    possiblySentId = String(unsure);
+    rejectedIds = ids.filter((id) => id !== possiblySentId);
+    sent = [];
+  });
+  afterEach(async () => {
+    await deliver.close();
+  });
+}
 
 describe("ops dlq list", () => {
-  it("prints every entry over all pages, masked recipients, and a count", async () => {
+  useDeliver();
+
+  it("prints every entry, masked recipients and the possibly-sent mark, and a count", async () => {
     const { code, stdout } = await ops(["dlq", "list"], target);
     expect(code).toBe(0);
     const lines = stdout.trimEnd().split("\n");
     expect(lines[0]).toMatch(/^ID\s+REASON\s+ATTEMPTS\s+LAST FAILURE\s+RECIPIENT$/);
-    expect(lines.slice(1, 4).map((line) => line.split(/\s+/)[0])).toEqual([
-      deadLetter(1).id,
-      deadLetter(2).id,
-      deadLetter(3).id,
-    ]);
-    expect(lines[2]).toContain("a***@example.com");
-    expect(lines[2]).toMatch(/possibly sent$/);
+    expect(lines.slice(1, 4).map((line) => line.split(/\s+/)[0])).toEqual(ids);
+    const unsure = lines.find((line) => line.startsWith(possiblySentId));
+    expect(unsure).toMatch(/^\S+\s+possibly_sent\s+1\s+\S+\s+u\*\*\*@example\.com\s+possibly sent$/);
+    for (const id of rejectedIds) {
+      expect(lines.find((line) => line.startsWith(id))).toMatch(/^\S+\s+rejected\s+1\s+\S+\s+b\*\*\*@example\.com$/);
+    }
     expect(lines[4]).toBe("3 dead letters");
-    expect(api.requests.filter((request) => request.startsWith("GET /ops/dead-letters"))).toHaveLength(2);
   });
 
   it("passes --reason and --since to the API and prints JSON with --json", async () => {
+    const since = "2026-11-23T07:00:00Z";
     const { code, stdout } = await ops(
-      ["--json", "dlq", "list", "--reason", "rejected", "--since", "2026-11-23T07:00:00Z"],
+      ["--json", "dlq", "list", "--reason", "possibly_sent", "--since", since],
       target,
     );
     expect(code).toBe(0);
-    expect(JSON.parse(stdout)).toEqual([deadLetter(2, { reason: "rejected", possiblySent: true })]);
-    expect(api.requests[0]).toBe("GET /ops/dead-letters?limit=1000&reason=rejected&since=2026-11-23T07%3A00%3A00.000Z");
+    expect(JSON.parse(stdout)).toEqual([
+      expect.objectContaining({ id: possiblySentId, reason: "possibly_sent", possiblySent: true, attempts: 1 }),
+    ]);
+    expect(sent.map((entry) => entry.request)).toEqual([
+      "GET /ops/dead-letters?limit=1000&reason=possibly_sent&since=2026-11-23T07%3A00%3A00.000Z",
+    ]);
   });
+});
 
+describe("ops dlq list --since", () => {
   it("reads --since as an ISO time or a duration back from now", () => {
     const now = Date.parse("2026-11-23T12:00:00Z");
     expect(parseSince("2h", now)).toBe("2026-11-23T10:00:00.000Z");
@@ -100,6 +144,8 @@ describe("ops dlq list", () => {
 });
 
 describe("ops dlq replay", () => {
+  useDeliver();
+
   const possiblySentLine =
     "1 possibly sent, not replayed: the provider may already have sent them; --include-possibly-sent replays them (their readers may get the email twice)\n";
 
@@ -107,21 +153,21 @@ describe("ops dlq replay", () => {
     const { code, stdout } = await ops(["dlq", "replay", "--all"], target);
     expect(code).toBe(EXIT_CODES.ok);
     expect(stdout).toBe(`replayed 2, skipped 1 (possibly_sent 1), failed 0, of 3\n${possiblySentLine}`);
-    expect(api.store.map((entry) => entry.id)).toEqual([deadLetter(2).id]);
+    const left = await ops(["--json", "dlq", "list"], target);
+    expect((JSON.parse(left.stdout) as { id: string }[]).map((entry) => entry.id)).toEqual([possiblySentId]);
   });
 
   it("--include-possibly-sent replays those too, and says so in each request", async () => {
     const { code, stdout } = await ops(["dlq", "replay", "--all", "--include-possibly-sent"], target);
     expect(code).toBe(EXIT_CODES.ok);
     expect(stdout).toBe("replayed 3, skipped 0, failed 0, of 3\n");
-    expect(api.store).toEqual([]);
-    expect(api.replayBodies).toEqual([
-      { ids: [deadLetter(1).id, deadLetter(2).id, deadLetter(3).id], includePossiblySent: true },
-    ]);
+    expect(replayBodies()).toEqual([{ ids, includePossiblySent: true }]);
+    expect((await ops(["dlq", "list"], target)).stdout).toBe("0 dead letters\n");
   });
 
   it("--json prints the totals with the possibly-sent count, and every result", async () => {
-    const { code, stdout } = await ops(["--json", "dlq", "replay", deadLetter(2).id, deadLetter(3).id], target);
+    const [rejected] = rejectedIds;
+    const { code, stdout } = await ops(["--json", "dlq", "replay", possiblySentId, String(rejected)], target);
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toEqual({
       replayed: 1,
@@ -129,91 +175,104 @@ describe("ops dlq replay", () => {
       failed: 0,
       skippedPossiblySent: 1,
       results: [
-        { id: deadLetter(2).id, outcome: "skipped", reason: "possibly_sent" },
-        { id: deadLetter(3).id, outcome: "replayed" },
+        { id: possiblySentId, outcome: "skipped", reason: "possibly_sent" },
+        { id: rejected, outcome: "replayed" },
       ],
     });
-    expect(api.replayBodies).toEqual([{ ids: [deadLetter(2).id, deadLetter(3).id] }]);
+    expect(replayBodies()).toEqual([{ ids: [possiblySentId, rejected] }]);
   });
 
-  it("sends the ids 100 at a time", async () => {
-    api.store.push(...Array.from({ length: 247 }, (_, i) => deadLetter(100 + i)));
+  it("reads every page of the listing and sends the ids 100 at a time", async () => {
+    await deliver.fileDeadLetters(Array.from({ length: 247 }, (_, i) => REJECTED(100 + i)));
+    sent = [];
     const { code, stdout } = await ops(["dlq", "replay", "--all", "--include-possibly-sent"], target);
     expect(code).toBe(0);
     expect(stdout).toBe("replayed 250, skipped 0, failed 0, of 250\n");
-    expect(api.replayBodies.map((body) => body.ids.length)).toEqual([100, 100, 50]);
-  });
+    // The API answers at most 200 entries a page.
+    expect(sent.filter((entry) => entry.request.startsWith("GET /ops/dead-letters"))).toHaveLength(2);
+    expect(replayBodies().map((body) => body.ids.length)).toEqual([100, 100, 50]);
+  }, 30_000);
 
   it("run twice replays nothing the second time", async () => {
     await ops(["dlq", "replay", "--all", "--include-possibly-sent"], target);
+    await deliver.sentCount(3);
     const again = await ops(["dlq", "replay", "--all", "--include-possibly-sent"], target);
     expect(again).toEqual({ code: 0, stdout: "nothing to replay: no dead letter matches\n", stderr: "" });
 
-    const ids = [deadLetter(1).id, deadLetter(2).id];
-    const byIds = await ops(["dlq", "replay", ...ids], target);
-    expect(byIds.stdout).toBe("replayed 0, skipped 2 (not_found 2), failed 0, of 2\n");
+    const byIds = await ops(["dlq", "replay", ...rejectedIds], target);
+    expect(byIds.stdout).toBe("replayed 0, skipped 2 (already_sent 2), failed 0, of 2\n");
   });
 
   it("--since with --reason replays only what matches", async () => {
-    const { stdout } = await ops(
-      ["dlq", "replay", "--since", "2026-11-23T07:00:00Z", "--reason", "sender_not_verified"],
-      target,
-    );
-    expect(stdout).toBe("replayed 2, skipped 0, failed 0, of 2\n");
-    expect(api.store.map((entry) => entry.id)).toEqual([deadLetter(2).id]);
+    const since = new Date(Date.now() + 1).toISOString();
+    const [later] = await deliver.fileDeadLetters([REJECTED(4), POSSIBLY_SENT(5)]);
+    const { stdout } = await ops(["dlq", "replay", "--since", since, "--reason", "rejected"], target);
+    expect(stdout).toBe("replayed 1, skipped 0, failed 0, of 1\n");
+    expect(replayBodies()).toEqual([{ ids: [later] }]);
   });
 
   it("exits 1 when notes could not be put back, naming them, with one line on stderr", async () => {
-    api.failIds.add(deadLetter(3).id);
-    const { code, stdout, stderr } = await ops(["dlq", "replay", "--all"], target);
+    const { code, stdout, stderr } = await ops(["dlq", "replay", "--all"], {
+      ...target,
+      NOTEPIPE_OPS_URL: deliver.queuesDownUrl,
+    });
     expect(code).toBe(EXIT_CODES.incomplete);
+    const failedLines = rejectedIds.map((id) => `  failed  ${id}  queue_unavailable\n`).join("");
     expect(stdout).toBe(
-      `replayed 1, skipped 1 (possibly_sent 1), failed 1 (queue_unavailable 1), of 3\n  failed  ${deadLetter(3).id}  queue_unavailable\n${possiblySentLine}`,
+      `replayed 0, skipped 1 (possibly_sent 1), failed 2 (queue_unavailable 2), of 3\n${failedLines}${possiblySentLine}`,
     );
-    expect(stderr).toBe("ops: 1 note(s) could not be put back on the queue; run the replay again.\n");
+    expect(stderr).toBe("ops: 2 note(s) could not be put back on the queue; run the replay again.\n");
   });
+});
 
+describe("ops dlq replay, usage", () => {
   it.each([
     [["dlq", "replay"], "give exactly one of --all, --since <time> or dead-letter ids."],
-    [["dlq", "replay", "--all", deadLetter(1).id], "give exactly one of"],
+    [["dlq", "replay", "--all", "3b241101-e2bb-4255-8caf-4136c566a962"], "give exactly one of"],
     [["dlq", "replay", "--all", "--since", "2h"], "give exactly one of"],
-    [["dlq", "replay", deadLetter(1).id, "--reason", "rejected"], "--reason goes with --all or --since"],
+    [["dlq", "replay", "3b241101-e2bb-4255-8caf-4136c566a962", "--reason", "rejected"], "--reason goes with"],
     [["dlq", "replay", "--since", "last week"], "ISO 8601"],
     [["dlq", "replay", "--all", "--reason", "bored"], "Allowed choices"],
     [["dlq", "frobnicate"], "unknown command"],
     [["--timeout", "0", "stats"], "seconds"],
   ])("exits 2 for %j without a request", async (argv, fragment) => {
-    const { code, stderr } = await ops(argv, target);
+    sent = [];
+    const { code, stderr } = await ops(argv, { NOTEPIPE_OPS_URL: await closedUrl(), NOTEPIPE_OPS_TOKEN: OPS_TOKEN });
     expect(code).toBe(EXIT_CODES.usage);
     expect(stderr).toContain(fragment);
-    expect(api.requests).toEqual([]);
+    expect(sent).toEqual([]);
   });
 });
 
 describe("ops dlq discard", () => {
+  useDeliver();
+
   it("discards one entry, and exits 1 for an id with none", async () => {
-    expect(await ops(["dlq", "discard", deadLetter(2).id], target)).toEqual({
+    const [id] = rejectedIds;
+    expect(await ops(["dlq", "discard", String(id)], target)).toEqual({
       code: 0,
-      stdout: `discarded ${deadLetter(2).id}: state failed\n`,
+      stdout: `discarded ${id}: state failed\n`,
       stderr: "",
     });
-    const missing = await ops(["dlq", "discard", deadLetter(2).id], target);
+    const missing = await ops(["dlq", "discard", String(id)], target);
     expect(missing).toEqual({ code: EXIT_CODES.incomplete, stdout: "", stderr: "ops: No dead letter has this id.\n" });
   });
 });
 
 describe("ops stats", () => {
+  useDeliver();
+
   it("prints states, reasons, and what waits to be repaired or resent", async () => {
     const { code, stdout } = await ops(["stats"], target);
     expect(code).toBe(0);
     expect(stdout).toBe(
       [
-        "notes         203 in the delivery ledger",
-        "  by state    sent 120 · delivered 80 · dead 3",
+        "notes         3 in the delivery ledger",
+        "  by state    failed 3",
         "dead letters  3 (possibly sent: 1)",
-        "  by reason   sender_not_verified 3",
-        "KV behind     4 status record(s) the Cron repair has yet to write",
-        "unanswered    1 request(s) waiting to be sent again under their key",
+        "  by reason   possibly_sent 1 · rejected 2",
+        "KV behind     0 status record(s) the Cron repair has yet to write",
+        "unanswered    0 request(s) waiting to be sent again under their key",
         "",
       ].join("\n"),
     );
@@ -221,9 +280,11 @@ describe("ops stats", () => {
 });
 
 describe("targets, tokens and failures", () => {
+  useDeliver();
+
   it("takes the URL and token from flags over the environment", async () => {
-    const { code } = await ops(["--url", api.url, "--token", STUB_TOKEN, "stats"], {
-      NOTEPIPE_OPS_URL: "http://127.0.0.1:9",
+    const { code } = await ops(["--url", deliver.url, "--token", OPS_TOKEN, "stats"], {
+      NOTEPIPE_OPS_URL: await closedUrl(),
       NOTEPIPE_OPS_TOKEN: "wrong-token-0123456789",
     });
     expect(code).toBe(0);
@@ -231,8 +292,8 @@ describe("targets, tokens and failures", () => {
 
   it("defaults the token to the first of OPS_TOKENS in the stack's .dev.vars", async () => {
     const root = `${mkdtempSync(join(tmpdir(), "ops-cli-devvars-"))}/`;
-    writeFileSync(`${root}.dev.vars`, `OPS_TOKENS='["${STUB_TOKEN}", "another-token-0123456789"]'\n`);
-    const { code } = await ops(["stats"], { NOTEPIPE_OPS_URL: api.url }, root);
+    writeFileSync(`${root}.dev.vars`, `OPS_TOKENS='["${OPS_TOKEN}", "another-token-0123456789"]'\n`);
+    const { code } = await ops(["stats"], { NOTEPIPE_OPS_URL: deliver.url }, root);
     expect(code).toBe(0);
   });
 
@@ -245,42 +306,44 @@ describe("targets, tokens and failures", () => {
   });
 
   it("exits 4 with one line when nothing listens there", async () => {
-    const closed = await startStubOpsApi();
-    await closed.close();
-    const { code, stderr } = await ops(["stats"], { ...target, NOTEPIPE_OPS_URL: closed.url });
+    const closed = await closedUrl();
+    const { code, stderr } = await ops(["stats"], { ...target, NOTEPIPE_OPS_URL: closed });
     expect(code).toBe(EXIT_CODES.unreachable);
     expect(stderr).toBe(
-      `ops: cannot reach ${closed.url} (connection refused); is the stack running (pnpm dev)? Set --url or NOTEPIPE_OPS_URL.\n`,
+      `ops: cannot reach ${closed} (connection refused); is the stack running (pnpm dev)? Set --url or NOTEPIPE_OPS_URL.\n`,
     );
   });
 
   it("exits 5 when the URL answers but is not the ops API", async () => {
-    const notFound = await ops(["stats"], { ...target, NOTEPIPE_OPS_URL: `${api.url}/elsewhere` });
-    expect(notFound.code).toBe(EXIT_CODES.not_ops_api);
-    expect(notFound.stderr).toMatch(
-      /^ops: GET .*\/elsewhere\/ops\/stats answered 404 with no JSON: is .* the notepipe ingest \(or deliver\) Worker\?\n$/,
+    const elsewhere = await ops(["stats"], { ...target, NOTEPIPE_OPS_URL: `${deliver.url}/elsewhere` });
+    expect(elsewhere).toEqual({
+      code: EXIT_CODES.not_ops_api,
+      stdout: "",
+      stderr: `ops: ${deliver.url}/elsewhere/ops/stats is not an ops route (404): is ${deliver.url}/elsewhere the notepipe ingest Worker?\n`,
+    });
+    const provider = await ops(["stats"], { ...target, NOTEPIPE_OPS_URL: deliver.providerUrl });
+    expect(provider.code).toBe(EXIT_CODES.not_ops_api);
+    expect(provider.stderr).toMatch(
+      /^ops: GET .*\/ops\/stats answered 404 with no JSON: is .* the notepipe ingest \(or deliver\) Worker\?\n$/,
     );
-    const html = await ops(["stats"], { ...target, NOTEPIPE_OPS_URL: `${api.url}/html` });
-    expect(html.code).toBe(EXIT_CODES.not_ops_api);
   });
 
   it("exits 6 when the API fails, and 2 for a URL that is not one", async () => {
-    api.failWith = 503;
-    const failed = await ops(["stats"], target);
+    const failed = await ops(["stats"], { ...target, NOTEPIPE_OPS_URL: deliver.unconfiguredUrl });
     expect(failed).toEqual({
       code: EXIT_CODES.server_error,
       stdout: "",
-      stderr: "ops: the ops API failed: OPS_TOKENS must hold one or more tokens.\n",
+      stderr: "ops: the ops API failed: OPS_TOKENS must hold one or more tokens of at least 16 characters.\n",
     });
     const bad = await ops(["stats"], { ...target, NOTEPIPE_OPS_URL: "127.0.0.1:8787" });
     expect(bad.code).toBe(EXIT_CODES.usage);
   });
 
-  it("sets the process exit code when run as `pnpm ops`", () => {
+  it("sets the process exit code when run as `pnpm ops`", async () => {
     const main = fileURLToPath(new URL("../src/main.ts", import.meta.url));
     const child = spawnSync(process.execPath, [main, "stats"], {
       encoding: "utf8",
-      env: { ...process.env, ...target, NOTEPIPE_OPS_URL: "http://127.0.0.1:9" },
+      env: { ...process.env, ...target, NOTEPIPE_OPS_URL: await closedUrl() },
     });
     expect(child.status).toBe(EXIT_CODES.unreachable);
     expect(child.stderr.trim().split("\n")).toHaveLength(1);

@@ -1,6 +1,6 @@
 /**
  * The contract between the ingest and deliver Workers. Ingest produces {@link NoteMessage}s and
- * reads {@link StatusRecord}s; deliver consumes the one and writes the other.
+ * {@link CodeMessage}s and reads {@link StatusRecord}s; deliver consumes the messages and writes the records.
  */
 
 /** The body of a message on the `notes` queue (and on `notes-dlq`). */
@@ -11,6 +11,30 @@ export interface NoteMessage {
   acceptedAt: number;
   /** Set by an ops replay: when the note was put back on the queue. */
   replayedAt?: number;
+}
+
+/**
+ * An enrollment code to email (ingest's POST /v1/tokens/code), on the same `notes` queue as notes:
+ * one consumer, one provider account, one pacing. Told apart by `kind`, which a {@link NoteMessage}
+ * never has, so messages queued before this kind existed still read as notes. It carries no note
+ * and touches no status record.
+ */
+export interface CodeMessage {
+  kind: "code";
+  /** Lowercased; it passed the frame's recipient rule, so it is safe between JSON quotes. */
+  to: string;
+  /** Six ASCII digits. */
+  code: string;
+  /** When ingest stops accepting the code, in ms since the epoch: an email unsent by then is dropped. */
+  expiresAt: number;
+}
+
+/** What the `notes` queue carries. */
+export type NotesQueueMessage = NoteMessage | CodeMessage;
+
+/** Whether a queue body is a {@link CodeMessage}; anything else is read as a note. */
+export function isCodeMessage(body: unknown): body is CodeMessage {
+  return typeof body === "object" && body !== null && (body as { kind?: unknown }).kind === "code";
 }
 
 export const NOTE_STATES = [
@@ -106,12 +130,28 @@ export {
   type DeadLetter,
   type DeadLetterView,
 } from "./dead-letter.ts";
+export {
+  type AcceptedNote,
+  type CodeSent,
+  type EnrolledToken,
+  type ErrorBody,
+  type ErrorTable,
+  INGEST_ERRORS,
+  type IngestErrorCode,
+  MAX_STATUS_IDS,
+  type NoteStatus,
+  type NoteStatusList,
+  type NoteStatusQuery,
+} from "./ingest-api.ts";
 export type {
   DeadLetterListing,
+  DeadLetterQuery,
   DiscardAnswer,
   LedgerUsage,
   OpsStats,
   ReplayAnswer,
+  ReplayRequest,
   ReplayResult,
   ReplaySkip,
 } from "./ops-api.ts";
+export { DELIVER_ERRORS, type DeliverErrorCode } from "./ops-api.ts";

@@ -4,7 +4,17 @@
  */
 
 import type { DeadLetterView } from "./dead-letter.ts";
-import type { NoteState } from "./index.ts";
+import type { DeliveryErrorCode, NoteState } from "./index.ts";
+import type { ErrorTable } from "./ingest-api.ts";
+
+/** `GET /ops/dead-letters`' query: a page of at most `limit` entries after `cursor`, filtered. */
+export interface DeadLetterQuery {
+  limit: number;
+  cursor?: string | undefined;
+  reason?: DeliveryErrorCode | undefined;
+  /** ISO 8601: entries whose last failure is at or after it. */
+  since?: string | undefined;
+}
 
 /** `GET /ops/dead-letters`: one page, in id order. */
 export interface DeadLetterListing {
@@ -28,6 +38,20 @@ export type ReplayResult =
   | { id: string; outcome: "replayed" }
   | { id: string; outcome: "skipped"; reason: ReplaySkip }
   | { id: string; outcome: "failed"; reason: "queue_unavailable" };
+
+/**
+ * The body of `POST /ops/dead-letters/replay`: exactly one of `ids`, `all`, or `since`/`reason`
+ * (then `cursor` goes on from the previous answer's).
+ */
+export interface ReplayRequest {
+  ids?: string[];
+  all?: true;
+  since?: string;
+  reason?: DeliveryErrorCode;
+  cursor?: string;
+  /** Replay the entries the provider may already have sent too (their readers may get two emails). */
+  includePossiblySent?: boolean;
+}
 
 /** `POST /ops/dead-letters/replay`. */
 export interface ReplayAnswer {
@@ -84,3 +108,25 @@ export interface LedgerUsage {
   /** Notes handed to `claim`: each one a queue delivery (a read) of its message. */
   claimedNotes: number;
 }
+
+/**
+ * Every `{"error": code, "message": sentence}` the deliver Worker's HTTP side answers (the ops API
+ * and the provider webhooks), with its status and default sentence. A new code is one line here.
+ */
+export const DELIVER_ERRORS = {
+  bad_request: [400, "The request is not what this route accepts."],
+  unauthorized: [401, "Send Authorization: Bearer <ops token>."],
+  bad_signature: [401, "The webhook signature does not verify."],
+  stale_timestamp: [401, "The webhook timestamp is more than 5 minutes away from now."],
+  not_found: [404, "No route matches this path."],
+  dead_letter_not_found: [404, "No dead letter has this id."],
+  method_not_allowed: [405, "This method is not allowed here."],
+  note_in_queue: [409, "The note is back in the queue (replayed or retrying); it can no longer be discarded."],
+  body_too_large: [413, "The body is too large."],
+  unsupported_media_type: [415, "Send the body as application/json."],
+  internal_error: [500, "Something went wrong on our side."],
+  not_configured: [503, "This route's secret is not set on the deliver Worker."],
+  retry_later: [503, "Not now; retry after the Retry-After seconds."],
+} as const satisfies ErrorTable;
+
+export type DeliverErrorCode = keyof typeof DELIVER_ERRORS;

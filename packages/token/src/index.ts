@@ -1,4 +1,18 @@
-export { DEV_TOKEN_SECRETS, parseTokenSecrets, type TokenSecrets } from "./secrets.ts";
+export {
+  CODE_PATTERN,
+  CODE_STEP_MS,
+  checkEnrollmentCode,
+  enrollmentCodeExpiry,
+  makeEnrollmentCode,
+} from "./enroll-code.ts";
+export {
+  DEV_ENROLL_SECRETS,
+  DEV_TOKEN_SECRETS,
+  parseEnrollSecrets,
+  parseTokenSecrets,
+  type SecretsName,
+  type TokenSecrets,
+} from "./secrets.ts";
 export {
   type ClientToken,
   KID_PATTERN,

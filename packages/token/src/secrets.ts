@@ -1,6 +1,6 @@
 /**
- * `TOKEN_SECRETS`: a JSON object of kid → secret. Several kids live side by side during a
- * rotation; removing a kid retires every token signed with it.
+ * `TOKEN_SECRETS` and `ENROLL_SECRETS`: each a JSON object of kid → secret. Several kids live side
+ * by side during a rotation; removing a kid retires every token (or enrollment code) signed with it.
  */
 
 import * as z from "zod/mini";
@@ -11,6 +11,9 @@ import { KID_PATTERN } from "./token.ts";
  * `wrangler secret put TOKEN_SECRETS`.
  */
 export const DEV_TOKEN_SECRETS = '{"dev":"notepipe-dev-secret-change-me"}';
+
+/** Likewise for `ENROLL_SECRETS` (enroll-code.ts); a deployed Worker gets `wrangler secret put ENROLL_SECRETS`. */
+export const DEV_ENROLL_SECRETS = '{"dev":"notepipe-dev-enroll-secret-change-me"}';
 
 /** Refuses placeholders such as "x" or "changeme"; a real secret is 32 random bytes. */
 const MIN_SECRET_CHARS = 16;
@@ -35,8 +38,11 @@ const tokenSecretsSchema = z.pipe(
 
 export type TokenSecrets = z.output<typeof tokenSecretsSchema>;
 
-let lastJson: string | undefined;
-let lastSecrets: TokenSecrets | undefined;
+/** Which secret a JSON value is, for the error messages. */
+export type SecretsName = "TOKEN_SECRETS" | "ENROLL_SECRETS";
+
+/** The last value parsed per secret: a Worker reads both on the enrollment routes. */
+const parsed = new Map<SecretsName, { json: string; secrets: TokenSecrets }>();
 
 /**
  * Parses and checks `TOKEN_SECRETS`. A Worker calls it per request with the same env string, so the
@@ -48,13 +54,28 @@ let lastSecrets: TokenSecrets | undefined;
  * secrets.get("k2026a"); // "…"
  */
 export function parseTokenSecrets(json: string): TokenSecrets {
-  if (json === lastJson && lastSecrets !== undefined) return lastSecrets;
+  return parseKidSecrets(json, "TOKEN_SECRETS");
+}
+
+/**
+ * Parses and checks `ENROLL_SECRETS`, as {@link parseTokenSecrets} does `TOKEN_SECRETS`.
+ *
+ * @example
+ * const secrets = parseEnrollSecrets(env.ENROLL_SECRETS);
+ */
+export function parseEnrollSecrets(json: string): TokenSecrets {
+  return parseKidSecrets(json, "ENROLL_SECRETS");
+}
+
+function parseKidSecrets(json: string, name: SecretsName): TokenSecrets {
+  const last = parsed.get(name);
+  if (last !== undefined && last.json === json) return last.secrets;
   let value: unknown;
   try {
     value = JSON.parse(json);
   } catch {
     // Not the SyntaxError's message: V8 quotes the input in it, and the input is the secret.
-    throw new Error("TOKEN_SECRETS is not valid JSON; it must be an object of kid -> secret.");
+    throw new Error(`${name} is not valid JSON; it must be an object of kid -> secret.`);
   }
   const result = tokenSecretsSchema.safeParse(value);
   if (!result.success) {
@@ -64,9 +85,8 @@ export function parseTokenSecrets(json: string): TokenSecrets {
       const where = key === undefined ? "(root)" : typeof key === "string" && KID_PATTERN.test(key) ? key : "a key";
       return `${where}: ${issue.message}`;
     });
-    throw new Error(`TOKEN_SECRETS must be an object of kid -> secret: ${problems.join("; ")}.`);
+    throw new Error(`${name} must be an object of kid -> secret: ${problems.join("; ")}.`);
   }
-  lastJson = json;
-  lastSecrets = result.data;
+  parsed.set(name, { json, secrets: result.data });
   return result.data;
 }

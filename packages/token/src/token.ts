@@ -42,7 +42,8 @@ const encoder = new TextEncoder();
 // reused with a new secret gets a new key.
 const keys = new Map<string, Promise<CryptoKey>>();
 
-function hmacKey(secret: string): Promise<CryptoKey> {
+/** Internal to this package (token.ts and enroll-code.ts); not exported from index.ts. */
+export function hmacKey(secret: string): Promise<CryptoKey> {
   let key = keys.get(secret);
   if (key === undefined) {
     key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [

@@ -1,7 +1,7 @@
 /**
  * The deliver Worker's HTTP side: the ops API and the provider webhooks. The Worker has no route of
  * its own in the local stack; ingest forwards `/ops/*` and `/webhooks/*` here over a service
- * binding (README.md, "Operating notepipe").
+ * binding (README.md, "HTTP: the ops API and the webhooks").
  */
 
 import { Hono } from "hono/tiny";

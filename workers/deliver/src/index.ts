@@ -6,8 +6,9 @@
  * src/app.ts. README.md explains the ledger, the outcomes and the retries.
  */
 
-import type { NoteMessage } from "@notepipe/pipeline";
+import { isCodeMessage, type NotesQueueMessage } from "@notepipe/pipeline";
 import { http } from "./app.ts";
+import { sendCodeEmails } from "./code-emails.ts";
 import { deadLetterNotes } from "./dead-letter-notes.ts";
 import { deliverNotes } from "./deliver-notes.ts";
 import { repairStatuses } from "./repair.ts";
@@ -26,10 +27,24 @@ export default {
   fetch: http.fetch,
   async queue(batch, env) {
     switch (batch.queue) {
-      case NOTES_QUEUE:
-        return deliverNotes(batch, env);
-      case DEAD_LETTER_QUEUE:
-        return deadLetterNotes(batch, env);
+      case NOTES_QUEUE: {
+        // Two kinds share the queue (packages/pipeline); each has its own consumer step.
+        const { codes, notes } = splitByKind(batch.messages);
+        await sendCodeEmails(codes, env);
+        if (notes.length > 0) await deliverNotes(subBatch(batch, notes), env);
+        return;
+      }
+      case DEAD_LETTER_QUEUE: {
+        // A code email is dropped long before its retries run out (code-emails.ts); one that got
+        // here anyway holds a code refused by now, and a dead letter would keep its address.
+        const { codes, notes } = splitByKind(batch.messages);
+        for (const message of codes) {
+          console.error(`deliver: code email ${message.id} dropped from the dead-letter queue`);
+          message.ack();
+        }
+        if (notes.length > 0) await deadLetterNotes(subBatch(batch, notes), env);
+        return;
+      }
       default:
         // A consumer added in wrangler.deliver.toml without a handler here: keep its messages.
         console.error(`deliver: no handler for queue ${batch.queue}; its messages are retried`);
@@ -39,4 +54,27 @@ export default {
   async scheduled(_controller, env, ctx) {
     ctx.waitUntil(repairStatuses(env));
   },
-} satisfies ExportedHandler<Env, NoteMessage>;
+} satisfies ExportedHandler<Env, NotesQueueMessage>;
+
+function splitByKind(messages: readonly Message<unknown>[]): { codes: Message<unknown>[]; notes: Message<unknown>[] } {
+  const codes: Message<unknown>[] = [];
+  const notes: Message<unknown>[] = [];
+  for (const message of messages) (isCodeMessage(message.body) ? codes : notes).push(message);
+  return { codes, notes };
+}
+
+/** The same batch with only `messages`: its ackAll and retryAll reach those alone. */
+function subBatch<Body>(batch: MessageBatch<Body>, messages: readonly Message<Body>[]): MessageBatch<Body> {
+  if (messages.length === batch.messages.length) return batch;
+  return {
+    queue: batch.queue,
+    metadata: batch.metadata,
+    messages,
+    ackAll: () => {
+      for (const message of messages) message.ack();
+    },
+    retryAll: (options) => {
+      for (const message of messages) message.retry(options);
+    },
+  };
+}

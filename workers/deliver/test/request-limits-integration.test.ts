@@ -6,11 +6,11 @@
 
 import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { countingBody } from "@notepipe/http/testing";
 import { describe, expect, it, vi } from "vitest";
 import worker from "../src/index.ts";
 import { MAX_WEBHOOK_BYTES } from "../src/webhooks/resend.ts";
 import { MAX_SVIX_SIGNATURE_CHARS, MAX_SVIX_SIGNATURES } from "../src/webhooks/svix-signature.ts";
-import { countingBody } from "./counting-body.ts";
 import { TEST_OPS_TOKENS, TEST_POSTMARK_CREDENTIALS, TEST_RESEND_WEBHOOK_SECRET } from "./http-config.ts";
 
 const FOUR_MIB = 4 * 1024 * 1024;

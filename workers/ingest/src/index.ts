@@ -1,17 +1,24 @@
 /**
- * The ingest Worker: checks a frame and its client token, queues it, answers 202; and answers
- * status polls from KV. One file per route; errors become responses in errors.ts only.
+ * The ingest Worker: checks a frame and its client token, queues it, answers 202; answers status
+ * polls from KV; and enrols an address (an emailed code traded for its client token). One file per
+ * route; errors become responses in errors.ts only.
  */
 
-import type { NoteMessage } from "@notepipe/pipeline";
+import { methodNotAllowed } from "@notepipe/http";
+import type { NotesQueueMessage } from "@notepipe/pipeline";
 // hono/tiny (PatternRouter): six routes need no RegExpRouter, and the bundle is ~2.5 KiB gzip smaller.
 import { Hono } from "hono/tiny";
 import { preflight } from "./cors.ts";
-import { methodNotAllowed, notFound, onError } from "./errors.ts";
+import { notFound, onError } from "./errors.ts";
 import { getNoteStatus } from "./routes/get-note-status.ts";
 import { isPostNote, postNote } from "./routes/post-note.ts";
 import { postNotesStatus } from "./routes/post-notes-status.ts";
+import { postToken } from "./routes/post-token.ts";
+import { postTokenCode } from "./routes/post-token-code.ts";
 import { limitStatusPolls } from "./status-poll-limit.ts";
+
+/** The Durable Object class behind `ENROLLMENT_GUARD`: workerd finds it among the main module's exports. */
+export { EnrollmentGuard } from "./enrollment/guard.ts";
 
 export type IngestEnv = { Bindings: Env };
 
@@ -27,6 +34,11 @@ app.post("/v1/notes/status", limitStatusPolls, postNotesStatus);
 app.all("/v1/notes/status", methodNotAllowed("POST")); // before :id, which would take "status" for an id
 app.get("/v1/notes/:id", limitStatusPolls, getNoteStatus); // Hono answers HEAD with it too
 app.all("/v1/notes/:id", methodNotAllowed("GET, HEAD"));
+// Enrollment: a code emailed to an address, then traded for its token.
+app.post("/v1/tokens/code", postTokenCode);
+app.all("/v1/tokens/code", methodNotAllowed("POST"));
+app.post("/v1/tokens", postToken);
+app.all("/v1/tokens", methodNotAllowed("POST"));
 
 // /ops/* and /webhooks/* are the deliver Worker's (ops API, provider webhooks), forwarded over the
 // DELIVER service binding: their code stays out of this bundle, and as a notFound fallback the
@@ -45,4 +57,4 @@ export default {
   fetch(request, env, ctx) {
     return isPostNote(request) ? postNote(request, env) : app.fetch(request, env, ctx);
   },
-} satisfies ExportedHandler<Env, NoteMessage>;
+} satisfies ExportedHandler<Env, NotesQueueMessage>;

@@ -1,15 +1,11 @@
 /**
- * What the status routes answer for one note: the KV record minus what the client has no use for
- * (provider id, next attempt). No address and no content are ever stored, so none can leak here.
+ * What the status routes answer for one note (@notepipe/pipeline's NoteStatus): the KV record minus
+ * what the client has no use for (provider id, next attempt). No address and no content are ever
+ * stored, so none can leak here.
  */
 
-import type { NoteState, StatusRecord } from "@notepipe/pipeline";
+import type { NoteStatus, StatusRecord } from "@notepipe/pipeline";
 import { CORS_HEADERS } from "./cors.ts";
-
-export type NoteStatus =
-  | { id: string; state: NoteState; attempts: number; updatedAt: string; error?: string }
-  /** No record (yet): deliver has not seen the note, the id is wrong, or the record expired. */
-  | { id: string; state: "unknown" };
 
 export function toNoteStatus(record: StatusRecord): NoteStatus {
   const { id, state, attempts, updatedAt, error } = record;

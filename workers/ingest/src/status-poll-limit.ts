@@ -17,6 +17,7 @@
  * loosely: it bounds a client's rate; it cannot cap what many addresses together spend.
  */
 
+import { bearerToken } from "@notepipe/http";
 import { parseTokenSecrets, readClientToken } from "@notepipe/token";
 import type { Context, Next } from "hono";
 import { expandIPv6 } from "hono/utils/ipaddr";
@@ -25,14 +26,14 @@ import type { IngestEnv } from "./index.ts";
 
 /** The `period` of both status limiters in wrangler.ingest.toml: a full window always suffices. */
 const RETRY_AFTER_SECONDS = "10";
-const BEARER = "bearer ";
 
 /**
  * Only the local stack's own machine: on Cloudflare, `CF-Connecting-IP` is the client's public
  * address. The e2e runs and the pipeline bench poll thousands of notes from 127.0.0.1 (tens of polls
- * a second), which no limit for phones would let through.
+ * a second), which no limit for phones would let through; the browser tests enrol a dozen
+ * addresses a minute from it (src/enrollment/enroll-request.ts).
  */
-const LOOPBACK = new Set(["127.0.0.1", "::1"]);
+export const LOOPBACK: ReadonlySet<string> = new Set(["127.0.0.1", "::1"]);
 
 /**
  * Hono middleware for the status routes: 429 `rate_limited` with `Retry-After` once the client has
@@ -47,7 +48,7 @@ export async function limitStatusPolls(c: Context<IngestEnv>, next: Next): Promi
   if (address !== undefined && LOOPBACK.has(address)) return next();
   // No address only outside Cloudflare's network (a test calling the Worker); such callers share one.
   const addressKey = `address:${address === undefined ? "unknown" : clientAddress(address)}`;
-  const token = bearerToken(c);
+  const token = currentToken(c);
 
   const allowed = await Promise.all(
     token === undefined
@@ -74,11 +75,9 @@ export function clientAddress(address: string): string {
 }
 
 /** The request's client token if it has the shape of one with a current kid; its MAC is not checked. */
-function bearerToken(c: Context<IngestEnv>): string | undefined {
-  const authorization = c.req.header("authorization");
-  if (authorization === undefined || authorization.slice(0, BEARER.length).toLowerCase() !== BEARER) return undefined;
-  const token = authorization.slice(BEARER.length);
-  return readClientToken(token, parseTokenSecrets(c.env.TOKEN_SECRETS)).ok ? token : undefined;
+function currentToken(c: Context<IngestEnv>): string | undefined {
+  const token = bearerToken(c.req.header("authorization"));
+  return token !== undefined && readClientToken(token, parseTokenSecrets(c.env.TOKEN_SECRETS)).ok ? token : undefined;
 }
 
 async function ask(limiter: RateLimit, name: string, key: string): Promise<boolean> {

@@ -7,10 +7,10 @@
 import { createExecutionContext, reset } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { MAX_FRAME_BYTES } from "@notepipe/frame";
+import { countingBody } from "@notepipe/http/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import worker from "../src/index.ts";
 import { BASE, tokenFor } from "./client.ts";
-import { countingBody } from "./counting-body.ts";
 
 afterEach(() => reset());
 

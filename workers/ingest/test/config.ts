@@ -6,6 +6,12 @@ export const TEST_TOKEN_SECRETS = {
   k2026b: "test-secret-k2026b-0123456789",
 };
 
+/** ENROLL_SECRETS: one current kid. A retired kid's secret lives in the test that uses it. */
+export const TEST_ENROLL_SECRETS = { e2026a: "test-enroll-secret-e2026a-0123" };
+
+/** ENROLL_IP_LIMITER's limit per client address per 60 s: above one address's 3 codes and 5 tries. */
+export const TEST_ENROLL_IP_LIMIT = 12;
+
 /** TOKEN_LIMITER's limit per token per 60 s: small enough that a test uses a token up in a few requests. */
 export const TEST_TOKEN_LIMIT = 5;
 

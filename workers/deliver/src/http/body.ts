@@ -7,6 +7,7 @@
  * mini with the English messages ~8 KB.
  */
 
+import { hasMediaType, readBodyUpTo } from "@notepipe/http";
 import type { Context } from "hono";
 import { en } from "zod/locales";
 import * as z from "zod/mini";
@@ -17,34 +18,16 @@ z.config(en());
 type Schema = z.ZodMiniType;
 
 /**
- * Reads the body as text, refusing it with 413 if it is over `maxBytes`: from Content-Length before
- * reading, and from the bytes as they arrive. `arrayBuffer()` would read a chunked body (no
- * Content-Length) whole before its size could be checked, and an isolate has 128 MB: here the
- * stream is cancelled at the first chunk past `maxBytes`, so at most that and one chunk are held.
+ * Reads the body as text, refusing it with 413 if it is over `maxBytes`, declared or counted as it
+ * arrives (@notepipe/http's `readBodyUpTo`: at most that and one chunk are ever held).
  *
  * @example
  * const raw = await readText(c, 256 * 1024); // a webhook's body, exactly as signed
  */
 export async function readText(c: Context, maxBytes: number): Promise<string> {
-  const tooLarge = () => new HttpError("body_too_large", { message: `The body is at most ${maxBytes} bytes.` });
-  const declared = c.req.header("content-length");
-  if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge();
-  const body = c.req.raw.body as ReadableStream<Uint8Array> | null;
-  if (body === null) return "";
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  let total = 0;
-  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
-    total += chunk.value.byteLength;
-    if (total > maxBytes) {
-      // The answer is a 413 either way; a stream that fails to cancel changes nothing about it.
-      await reader.cancel().catch(() => undefined);
-      throw tooLarge();
-    }
-    text += decoder.decode(chunk.value, { stream: true });
-  }
-  return text + decoder.decode();
+  const bytes = await readBodyUpTo(c.req.raw, maxBytes);
+  if (bytes === undefined) throw new HttpError("body_too_large", { message: `The body is at most ${maxBytes} bytes.` });
+  return new TextDecoder().decode(bytes);
 }
 
 /** Parses JSON text with `schema`; 400 with what is wrong, path by path. */
@@ -76,7 +59,6 @@ export function parseWith<T extends Schema>(schema: T, value: unknown, what: str
  * const body = await readJson(c, replaySchema, 64 * 1024);
  */
 export async function readJson<T extends Schema>(c: Context, schema: T, maxBytes: number): Promise<z.output<T>> {
-  const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
-  if (type !== "application/json") throw new HttpError("unsupported_media_type");
+  if (!hasMediaType(c.req.header("content-type"), "application/json")) throw new HttpError("unsupported_media_type");
   return parseJson(await readText(c, maxBytes), schema);
 }

@@ -1,10 +1,12 @@
 /**
  * The ops API, mounted under /ops: list, replay and discard dead letters, count states. Every
- * route needs an ops token (auth.ts). README.md ("Operating notepipe") says how to reach it.
+ * route needs an ops token (auth.ts). How it is reached: README.md, "HTTP: the ops API and the
+ * webhooks".
  */
 
+import { methodNotAllowed } from "@notepipe/http";
 import { Hono } from "hono/tiny";
-import { HttpError, methodNotAllowed, notFound, onError } from "../http/errors.ts";
+import { HttpError, notFound, onError } from "../http/errors.ts";
 import { LedgerUnavailableError } from "../store/dead-letters.ts";
 import { requireOpsToken } from "./auth.ts";
 import { discardDeadLetter } from "./discard-dead-letter.ts";
@@ -30,7 +32,7 @@ ops.all("/stats", methodNotAllowed("GET"));
 // Used when a test calls this sub-app directly; mounted, the Worker's own handler answers.
 ops.notFound(notFound);
 // Hono keeps a sub-app's own error handler for its routes when mounted: one place for both.
-ops.onError((error, c) => onError(error instanceof LedgerUnavailableError ? ledgerUnavailable(error) : error, c));
+ops.onError((error) => onError(error instanceof LedgerUnavailableError ? ledgerUnavailable(error) : error));
 
 /** 503, not 500: a Durable Object moves or restarts now and then, and every ops request may be repeated. */
 function ledgerUnavailable(error: LedgerUnavailableError): HttpError {

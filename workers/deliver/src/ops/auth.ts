@@ -3,18 +3,18 @@
  * tokens are current at once so that one can be rotated without locking anyone out. Client tokens
  * (`np1.…`) are not ops tokens and grant nothing here.
  *
- * Hono's `bearerAuth` was the first candidate; it is not used because its comparison ends in a
- * string `===` of two hex digests and its refusals are plain-text responses of its own, where every
- * deliver error goes through one `onError` as JSON.
+ * Not Hono's `bearerAuth`: its refusals are finished responses of its own (an `HTTPException`
+ * carrying one, and 400 for a malformed header), where every deliver error is a coded JSON answer
+ * from one `onError`; the comparison is the one the webhooks use too (http/secret-compare.ts).
  */
 
+import { bearerToken } from "@notepipe/http";
 import type { MiddlewareHandler } from "hono";
 import { HttpError } from "../http/errors.ts";
 import { cachedDigests, matchesAnySecret } from "../http/secret-compare.ts";
 
 /** A guessable token is no token: 16 characters is 96+ bits from any random generator's alphabet. */
 const MIN_TOKEN_LENGTH = 16;
-const BEARER = "bearer ";
 
 /**
  * Reads `OPS_TOKENS`: a JSON array of strings, or tokens separated by commas or whitespace.
@@ -61,10 +61,8 @@ export const requireOpsToken: MiddlewareHandler<{ Bindings: Env }> = async (c, n
   }
   const authorization = c.req.header("authorization");
   if (authorization === undefined) throw unauthorized("Send Authorization: Bearer <ops token>.");
-  if (authorization.length <= BEARER.length || authorization.slice(0, BEARER.length).toLowerCase() !== BEARER) {
-    throw unauthorized("The Authorization header must be Bearer <ops token>.");
-  }
-  const presented = authorization.slice(BEARER.length).trim();
+  const presented = bearerToken(authorization);
+  if (presented === undefined) throw unauthorized("The Authorization header must be Bearer <ops token>.");
   if (!(await matchesAnySecret(presented, await tokenDigests(secret, tokens)))) {
     throw unauthorized("This ops token is not valid.");
   }

@@ -8,7 +8,13 @@
  */
 
 import { decodeFrame } from "@notepipe/frame";
-import { DELIVERY_ERROR_CODES, type DeadLetter, type DeadLetterListing, type DeadLetterView } from "@notepipe/pipeline";
+import {
+  DELIVERY_ERROR_CODES,
+  type DeadLetter,
+  type DeadLetterListing,
+  type DeadLetterQuery,
+  type DeadLetterView,
+} from "@notepipe/pipeline";
 import type { Context } from "hono";
 import * as z from "zod/mini";
 import { parseWith } from "../http/body.ts";
@@ -71,7 +77,7 @@ function viewOf(letter: DeadLetter): DeadLetterView {
 }
 
 export async function listDeadLetters(c: Context<OpsEnv>): Promise<Response> {
-  const query = parseWith(listQuery, c.req.query(), "query");
+  const query: DeadLetterQuery = parseWith(listQuery, c.req.query(), "query");
   const filter = { reason: query.reason, since: query.since === undefined ? undefined : Date.parse(query.since) };
   const page = await listFromLedger(c.env, filter, query.cursor ?? null, query.limit);
   const listing: DeadLetterListing = { deadLetters: page.deadLetters.map(viewOf), cursor: page.cursor };

@@ -3,8 +3,9 @@
  * signature, basic auth), and every event goes through apply-event.ts, which keeps the KV rules.
  */
 
+import { methodNotAllowed } from "@notepipe/http";
 import { Hono } from "hono/tiny";
-import { methodNotAllowed, notFound, onError } from "../http/errors.ts";
+import { notFound, onError } from "../http/errors.ts";
 import { postmarkWebhook } from "./postmark.ts";
 import { resendWebhook } from "./resend.ts";
 

@@ -1,7 +1,7 @@
 /**
  * POST /v1/notes: the hot path. A pipe, not a parser: the body is read once, never past the frame's
- * cap (src/read-body.ts), decoded in place (subarray views, no copy, no base64, no JSON, no zod) and
- * queued as received.
+ * cap (@notepipe/http's readBodyUpTo), decoded in place (subarray views, no copy, no base64, no
+ * JSON, no zod) and queued as received.
  *
  * Checks run cheapest first, and nothing costlier runs before a cheaper check has passed:
  *   1. 415 Content-Type                      header only
@@ -17,6 +17,10 @@
  * It runs before Hono's router (src/index.ts): matching the method and path by hand and building
  * the answer without a Hono Context (with keep_names off) halved the CPU ingest adds to a bare
  * Worker (docs/BENCHMARKS.md). So it takes a Request and answers a Response, its errors included.
+ * What stays hand-tuned here for that reason: the method and path match ({@link isPostNote}), the
+ * Content-Length check before the token, the one prepared 202 init and its body built as a string.
+ * The header checks and the body read are the shared ones (@notepipe/http): they do what the
+ * hand-written copies did, and `readBodyUpTo` keeps the fast path the bench asked for.
  *
  * 401 vs 403: 401 `unauthorized` is what can be decided from the Authorization header alone
  * (missing, not Bearer, not `np1.<kid>.<43 base64url>`, kid retired or unknown). 403
@@ -29,18 +33,17 @@
  */
 
 import { decodeFrame, MAX_FRAME_BYTES, noteIdToUuid } from "@notepipe/frame";
+import { bearerToken, hasMediaType, readBodyUpTo } from "@notepipe/http";
 import type { NoteMessage } from "@notepipe/pipeline";
 import { parseTokenSecrets, readClientToken, verifyClientToken } from "@notepipe/token";
 import { CORS_HEADERS } from "../cors.ts";
 import { ApiError, errorResponse } from "../errors.ts";
-import { readBodyUpTo } from "../read-body.ts";
 
 /** The `period` of `[[ratelimits]] TOKEN_LIMITER` in wrangler.ingest.toml: a full window always suffices. */
 const RATE_LIMIT_RETRY_AFTER_SECONDS = "60";
 /** A refused send (or a failed limiter call) is a hiccup or a full backlog; a few seconds is a polite first retry. */
 const QUEUE_RETRY_AFTER_SECONDS = "10";
 
-const BEARER = "bearer ";
 const NOTES_PATH = "/v1/notes";
 /** One init for every 202: only the id in the body changes from one answer to the next. */
 const ACCEPTED_INIT: ResponseInit = { status: 202, headers: { "content-type": "application/json", ...CORS_HEADERS } };
@@ -68,7 +71,7 @@ export function postNote(request: Request, env: Env): Promise<Response> {
 async function acceptNote(request: Request, env: Env): Promise<Response> {
   const headers = request.headers;
 
-  if (!isOctetStream(headers.get("content-type"))) {
+  if (!hasMediaType(headers.get("content-type"), "application/octet-stream")) {
     throw new ApiError("unsupported_media_type", { message: "Send the frame as application/octet-stream." });
   }
 
@@ -77,10 +80,8 @@ async function acceptNote(request: Request, env: Env): Promise<Response> {
 
   const authorization = headers.get("authorization");
   if (authorization === null) throw unauthorized("Send Authorization: Bearer <client token>.");
-  if (authorization.length <= BEARER.length || authorization.slice(0, BEARER.length).toLowerCase() !== BEARER) {
-    throw unauthorized("The Authorization header must be Bearer <client token>.");
-  }
-  const tokenText = authorization.slice(BEARER.length);
+  const tokenText = bearerToken(authorization);
+  if (tokenText === undefined) throw unauthorized("The Authorization header must be Bearer <client token>.");
   const secrets = parseTokenSecrets(env.TOKEN_SECRETS);
   const read = readClientToken(tokenText, secrets);
   if (!read.ok) {
@@ -127,13 +128,6 @@ async function acceptNote(request: Request, env: Env): Promise<Response> {
 
   // The id is hex digits and dashes: safe inside JSON quotes as it is.
   return new Response(`{"id":"${noteIdToUuid(frame.noteId)}"}`, ACCEPTED_INIT);
-}
-
-function isOctetStream(contentType: string | null): boolean {
-  if (contentType === null) return false;
-  const semicolon = contentType.indexOf(";");
-  const mediaType = semicolon === -1 ? contentType : contentType.slice(0, semicolon);
-  return mediaType.trim().toLowerCase() === "application/octet-stream";
 }
 
 /** What was too large: the declared length, or (null) the bytes the body held, whatever it declared. */

@@ -4,16 +4,21 @@
  */
 
 import { isNoteUuid } from "@notepipe/frame";
-import { type StatusRecord, statusKey } from "@notepipe/pipeline";
+import { hasMediaType, readBodyUpTo } from "@notepipe/http";
+import {
+  MAX_STATUS_IDS,
+  type NoteStatus,
+  type NoteStatusList,
+  type NoteStatusQuery,
+  type StatusRecord,
+  statusKey,
+} from "@notepipe/pipeline";
 import type { Context } from "hono";
 import * as z from "zod/mini";
 import { ApiError } from "../errors.ts";
 import type { IngestEnv } from "../index.ts";
-import { NO_STORE, type NoteStatus, toNoteStatus } from "../note-status.ts";
-import { readBodyUpTo } from "../read-body.ts";
+import { NO_STORE, toNoteStatus } from "../note-status.ts";
 
-/** KV's bulk get reads at most 100 keys in one operation. */
-export const MAX_STATUS_IDS = 100;
 /**
  * 100 ids of 38 JSON bytes each, plus slack for whitespace; refused before JSON.parse runs, and
  * counted as the body arrives: no more than this and one chunk of it is ever read.
@@ -27,7 +32,7 @@ const StatusQuery = z.object({
 
 export async function postNotesStatus(c: Context<IngestEnv>): Promise<Response> {
   const request = c.req.raw;
-  if (!isJson(request.headers.get("content-type"))) {
+  if (!hasMediaType(request.headers.get("content-type"), "application/json")) {
     throw new ApiError("unsupported_media_type", { message: "Send the ids as application/json." });
   }
   const declaredLength = request.headers.get("content-length");
@@ -43,21 +48,14 @@ export async function postNotesStatus(c: Context<IngestEnv>): Promise<Response> 
   }
   const query = StatusQuery.safeParse(body);
   if (!query.success) throw queryError(query.error);
-  const { ids } = query.data;
+  const { ids }: NoteStatusQuery = query.data;
 
   const records = await c.env.STATUS.get<StatusRecord>([...new Set(ids.map(statusKey))], "json");
   const notes = ids.map((id): NoteStatus => {
     const record = records.get(statusKey(id));
     return record ? toNoteStatus(record) : { id, state: "unknown" };
   });
-  return c.json({ notes }, 200, NO_STORE);
-}
-
-function isJson(contentType: string | null): boolean {
-  if (contentType === null) return false;
-  const semicolon = contentType.indexOf(";");
-  const mediaType = semicolon === -1 ? contentType : contentType.slice(0, semicolon);
-  return mediaType.trim().toLowerCase() === "application/json";
+  return c.json({ notes } satisfies NoteStatusList, 200, NO_STORE);
 }
 
 function queryError(error: z.core.$ZodError): ApiError {

@@ -1,6 +1,6 @@
 /**
- * A request body read with a cap, for every ingest route that reads one. Hand-written: it is on the
- * hot path (POST /v1/notes).
+ * A request body read with a cap, for every route of both Workers that reads one. Hand-written: it
+ * is on ingest's hot path (POST /v1/notes).
  *
  * `request.arrayBuffer()` reads a body whole before its size can be checked, so a body sent without
  * Content-Length (chunked) of any size would be held in the isolate's 128 MB first. Such a body is

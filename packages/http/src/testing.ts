@@ -1,4 +1,7 @@
-/** A request body that records what the Worker pulled from it: how a test sees a body left unread. */
+/**
+ * For tests of either Worker (`@notepipe/http/testing`): a request body that records what the
+ * Worker pulled from it, which is how a test sees a body left unread.
+ */
 
 export interface CountingBody {
   body: ReadableStream<Uint8Array>;

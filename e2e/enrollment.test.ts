@@ -1,0 +1,124 @@
+/**
+ * Self-service enrollment on the real local stack: a code asked for with the SDK arrives in the
+ * local inbox as an email, the code read from it buys a token, and that token sends a note that
+ * ends `delivered`. Then the limits, as a burst meets them: per address, then per client address.
+ */
+
+import { confirmCode, decrypt, generateKey, NotepipeError, requestCode, send } from "@notepipe/client";
+import type { InboxEmail } from "@notepipe/local-provider";
+import { type LocalStack as Stack, startStack } from "@notepipe/local-stack";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FAST_RETRY_VARS } from "./notes.ts";
+
+const WITHIN_MS = 60_000;
+
+let stack: Stack;
+
+beforeAll(async () => {
+  stack = await startStack({
+    ingestPort: 0,
+    providerPort: 0,
+    ephemeral: true,
+    deliveryWebhooks: true,
+    deliverVars: FAST_RETRY_VARS,
+  });
+});
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+/** No retries inside the SDK: a test sees each answer as the server gave it. */
+const connection = () => ({ endpoint: stack.ingestUrl, retry: { attempts: 1 } });
+
+async function inboxFor(to: string): Promise<InboxEmail[]> {
+  const res = await fetch(`${stack.providerUrl}/inbox?to=${encodeURIComponent(to)}`);
+  return ((await res.json()) as { emails: InboxEmail[] }).emails;
+}
+
+async function waitForEmails(to: string, count: number): Promise<InboxEmail[]> {
+  const deadline = Date.now() + WITHIN_MS;
+  for (;;) {
+    const emails = await inboxFor(to);
+    if (emails.length >= count || Date.now() > deadline) return emails;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+async function waitForState(id: string, state: string): Promise<string> {
+  const deadline = Date.now() + WITHIN_MS;
+  for (;;) {
+    const res = await fetch(`${stack.ingestUrl}/v1/notes/${id}`);
+    const seen = res.status === 200 ? ((await res.json()) as { state: string }).state : "unknown";
+    if (seen === state || Date.now() > deadline) return seen;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+async function failure(promise: Promise<unknown>): Promise<NotepipeError> {
+  const error = await promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  if (!(error instanceof NotepipeError)) throw new Error(`expected a NotepipeError, got ${String(error)}`);
+  return error;
+}
+
+describe("enrollment on the local stack", () => {
+  it("emails a code to the address; the code buys its token; the token sends a note that ends delivered", async () => {
+    await requestCode(connection(), "Ada@Example.com");
+
+    const [email, ...more] = await waitForEmails("ada@example.com", 1);
+    expect(more).toEqual([]);
+    expect(email).toMatchObject({ from: "notepipe <notes@notepipe.dev>", to: ["ada@example.com"] });
+    expect(email?.subject).toBe("Your notepipe code");
+    const code = /\b([0-9]{6})\b/.exec(email?.text ?? "")?.[1];
+    expect(code).toMatch(/^[0-9]{6}$/);
+    expect(email?.noteId).toBeNull();
+
+    expect((await failure(confirmCode(connection(), "grace@example.com", code as string))).code).toBe("invalid_code");
+    const token = await confirmCode(connection(), "ada@example.com", code as string);
+    expect(token).toMatch(/^np1\.dev\.[A-Za-z0-9_-]{43}$/);
+
+    const key = await generateKey();
+    const text = "Enrolled by myself, with a code from my own inbox.";
+    const id = await send(connection(), { to: "ada@example.com", text, key, token });
+    expect(await waitForState(id, "delivered")).toBe("delivered");
+    const [note] = (await inboxFor("ada@example.com")).filter((inbox) => inbox.noteId === id);
+    expect(await decrypt(note?.text ?? "", key)).toBe(text);
+  });
+
+  it("sends one address 3 codes, then answers 429 with Retry-After and sends no fourth", async () => {
+    const to = "burst@example.com";
+    for (let i = 0; i < 3; i++) await requestCode(connection(), to);
+
+    const refused = await failure(requestCode(connection(), to));
+
+    expect([refused.code, refused.status]).toEqual(["rate_limited", 429]);
+    expect(refused.retryAfterMs).toBeGreaterThan(3_500_000);
+    expect(refused.retryAfterMs).toBeLessThanOrEqual(3_600_000);
+    expect(await waitForEmails(to, 3)).toHaveLength(3);
+  });
+
+  it("answers 429 with Retry-After: 60 to one client address past 10 requests a minute, over both routes", async () => {
+    // The stack's own machine (127.0.0.1) is not counted; on Cloudflare this header is the client's
+    // address and cannot be set by it. wrangler dev passes it on as sent.
+    const from = (ip: string) => ({ "content-type": "application/json", "cf-connecting-ip": ip });
+    const post = (path: string, ip: string, body: unknown) =>
+      fetch(`${stack.ingestUrl}${path}`, { method: "POST", headers: from(ip), body: JSON.stringify(body) });
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++)
+      statuses.push((await post("/v1/tokens/code", "203.0.113.7", { to: `walker${i}@example.com` })).status);
+    for (let i = 0; i < 5; i++) {
+      statuses.push((await post("/v1/tokens", "203.0.113.7", { to: `walker${i}@example.com`, code: "000000" })).status);
+    }
+
+    const refused = await post("/v1/tokens/code", "203.0.113.7", { to: "walker-next@example.com" });
+
+    expect(statuses).toEqual([202, 202, 202, 202, 202, 400, 400, 400, 400, 400]);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("retry-after")).toBe("60");
+    expect(await refused.json()).toEqual({ error: "rate_limited", message: expect.stringContaining("network") });
+    expect((await post("/v1/tokens/code", "203.0.113.8", { to: "walker-next@example.com" })).status).toBe(202);
+  });
+});

@@ -1,0 +1,59 @@
+/**
+ * Self-service enrollment: an app proves its user reads an address and gets that address's client
+ * token, with no backend of its own. `requestCode` has ingest email a six-digit code to the
+ * address; `confirmCode` trades the code the user typed for the token `send` and the outbox need.
+ */
+
+import { isValidRecipient } from "@notepipe/frame";
+import type { EnrolledToken } from "@notepipe/pipeline";
+import type { IngestConnection } from "./config.ts";
+import { NotepipeError } from "./errors.ts";
+import { request } from "./request.ts";
+
+const JSON_HEADERS = { "content-type": "application/json" };
+
+function checkAddress(to: string): void {
+  if (!isValidRecipient(to)) {
+    throw new NotepipeError("bad_recipient", "This is not an address notepipe accepts.", {});
+  }
+}
+
+/**
+ * Asks ingest to email a code to `to`. Resolves once the email is queued; the answer is the same
+ * whether or not the address enrolled before. Throws {@link NotepipeError}: `bad_recipient`,
+ * `enrollment_closed`, `domain_not_allowed`, or `rate_limited` (3 codes an hour per address,
+ * 10 requests a minute per network) with `retryAfterMs`.
+ *
+ * @example
+ * await requestCode({ endpoint: "https://notes.example.com" }, "ada@example.com");
+ */
+export async function requestCode(config: IngestConnection, to: string): Promise<void> {
+  checkAddress(to);
+  await request(config, "/v1/tokens/code", { method: "POST", headers: JSON_HEADERS, body: JSON.stringify({ to }) });
+}
+
+/**
+ * Trades the code emailed to `to` for its client token (the same token every time for one
+ * address). Spaces in `code` are ignored, as a user may type "048 213". Throws
+ * {@link NotepipeError}: `invalid_code` (wrong, expired, or another address's: request a new one),
+ * `rate_limited` (5 tries per address in 10 minutes) with `retryAfterMs`, `enrollment_closed`,
+ * `domain_not_allowed`, `bad_recipient`.
+ *
+ * @example
+ * const token = await confirmCode({ endpoint: "https://notes.example.com" }, "ada@example.com", "048213");
+ */
+export async function confirmCode(config: IngestConnection, to: string, code: string): Promise<string> {
+  checkAddress(to);
+  const res = await request(config, "/v1/tokens", {
+    method: "POST",
+    headers: JSON_HEADERS,
+    body: JSON.stringify({ to, code: code.replace(/\s+/g, "") }),
+  });
+  try {
+    const { token } = (await res.json()) as EnrolledToken;
+    if (typeof token !== "string") throw new TypeError("token is not a string");
+    return token;
+  } catch (cause) {
+    throw new NotepipeError("unexpected_response", "The token answer is not the ingest API's.", { cause });
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The `notes` queue's second kind: enrollment-code emails (packages/pipeline `CodeMessage`). One
+ * provider request per message, so that the message's own id is the request's idempotency key:
+ * Resend sends a redelivered message once (24 hours of keys); Postmark has no keys, and an
+ * unanswered request retried may send the same code twice, which costs the reader an email, never
+ * a wrong code. No ledger and no status record: a code is not a note, and a lost one is replaced
+ * by asking again.
+ *
+ *   accepted                  ack
+ *   transient failure         retry with the notes' backoff (backoff.ts), Retry-After honoured
+ *   pipeline failure          retry after PIPELINE_RETRY_SECONDS, loudly
+ *   permanent failure         ack, one log line
+ *   past its code's expiry    ack, one log line: ingest refuses the code by now (`expiresAt`)
+ *
+ * Log lines name the queue message id and the failure's code only: never the address or the code.
+ */
+
+import { isValidRecipient } from "@notepipe/frame";
+import { type CodeMessage, isCodeMessage } from "@notepipe/pipeline";
+import { parseRetryAfter, pipelineDelaySeconds, retryDelaySeconds } from "./backoff.ts";
+import { type DeliverConfig, readConfig } from "./config.ts";
+import { classOf, failed, type SendOutcome } from "./outcomes.ts";
+import { paceRequest, rememberRateLimit } from "./providers/pace.ts";
+import { classifyTransportFailure, type ProviderReply } from "./providers/provider.ts";
+
+/** With the config unreadable nothing can be sent; the wait is short because the code ages. */
+const CONFIG_RETRY_SECONDS = 300;
+const CODE_PLACEHOLDER = "{code}";
+
+/** Sends each code email of a batch, one request at a time; acks or retries each message. Never throws. */
+export async function sendCodeEmails(messages: readonly Message<unknown>[], env: Env): Promise<void> {
+  if (messages.length === 0) return;
+  const read = readConfig(env);
+  if (!read.ok || !env.CODE_TEXT.includes(CODE_PLACEHOLDER)) {
+    const problem = read.ok ? `CODE_TEXT has no ${CODE_PLACEHOLDER}.` : read.problem;
+    console.error(`deliver: PIPELINE FAILURE config_invalid: ${problem} ${messages.length} code email(s) wait.`);
+    for (const message of messages) message.retry({ delaySeconds: CONFIG_RETRY_SECONDS });
+    return;
+  }
+  for (const message of messages) await sendOne(message, read.config, env);
+}
+
+async function sendOne(message: Message<unknown>, config: DeliverConfig, env: Env): Promise<void> {
+  const body = message.body;
+  if (!isWellFormed(body)) {
+    console.error(`deliver: code email ${message.id} dropped: the message is not a well-formed CodeMessage`);
+    message.ack();
+    return;
+  }
+  if (Date.now() >= body.expiresAt) {
+    console.error(`deliver: code email ${message.id} dropped: its code expired before it could be sent`);
+    message.ack();
+    return;
+  }
+
+  const outcome = await post(config, emailBatchJson(config, env, body), `code-${message.id}`);
+  if (outcome.kind === "accepted") {
+    message.ack();
+    return;
+  }
+  const retryAfter = outcome.retryAfterSeconds ?? null;
+  switch (classOf(outcome.code)) {
+    case "transient":
+      message.retry({ delaySeconds: retryDelaySeconds(message.attempts, config.retry, retryAfter) });
+      return;
+    case "pipeline": {
+      const delaySeconds = pipelineDelaySeconds(config.retry, retryAfter);
+      console.error(`deliver: PIPELINE FAILURE ${outcome.code}: code email ${message.id} waits ${delaySeconds} s`);
+      message.retry({ delaySeconds });
+      return;
+    }
+    case "permanent":
+      console.error(`deliver: code email ${message.id} dropped: ${outcome.code}`);
+      message.ack();
+  }
+}
+
+function isWellFormed(body: unknown): body is CodeMessage {
+  return (
+    isCodeMessage(body) &&
+    typeof body.to === "string" &&
+    // The address goes into the JSON by template: the recipient rule is what makes that safe.
+    isValidRecipient(body.to) &&
+    typeof body.code === "string" &&
+    /^[0-9]{6}$/.test(body.code) &&
+    typeof body.expiresAt === "number"
+  );
+}
+
+/** A batch of one, in the provider's batch shape (the endpoint MailProvider.path names). */
+function emailBatchJson(config: DeliverConfig, env: Env, message: CodeMessage): string {
+  const from = config.send.fromJson;
+  const subject = JSON.stringify(env.CODE_SUBJECT);
+  const text = JSON.stringify(env.CODE_TEXT.replaceAll(CODE_PLACEHOLDER, message.code));
+  if (config.provider.name === "postmark") {
+    return `[{"From":${from},"To":"${message.to}","Subject":${subject},"TextBody":${text},"Tag":"enrollment_code"}]`;
+  }
+  return `[{"from":${from},"to":["${message.to}"],"subject":${subject},"text":${text},"tags":[{"name":"kind","value":"enrollment_code"}]}]`;
+}
+
+async function post(config: DeliverConfig, body: string, requestKey: string): Promise<SendOutcome> {
+  const { provider, send } = config;
+  const url = `${send.apiUrl}${provider.path}`;
+  await paceRequest(url);
+  let reply: ProviderReply;
+  try {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: provider.headers(send.apiKey, requestKey),
+      body,
+      redirect: "manual",
+      signal: AbortSignal.timeout(send.timeoutMs),
+    });
+    reply = {
+      status: response.status,
+      body: await response.text(),
+      retryAfterSeconds: parseRetryAfter(response.headers.get("retry-after"), Date.now()),
+    };
+    rememberRateLimit(url, reply.status, response.headers, reply.retryAfterSeconds, Date.now());
+  } catch (error) {
+    return classifyTransportFailure(error);
+  }
+  return provider.classify(reply, 1)[0] ?? failed("unexpected_response", "No outcome for the email.");
+}
