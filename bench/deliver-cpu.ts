@@ -195,7 +195,7 @@ async function measureQueueRun(
 }
 
 /** The Svix headers Resend signs a webhook with, for `body` at `nowMs`. */
-function svixHeaders(body: string, nowMs: number): Record<string, string> {
+export function svixHeaders(body: string, nowMs: number): Record<string, string> {
   const id = `msg_bench_${randomUUID()}`;
   const timestamp = String(Math.floor(nowMs / 1000));
   const key = Buffer.from(BENCH_SECRETS.RESEND_WEBHOOK_SECRET.slice("whsec_".length), "base64");

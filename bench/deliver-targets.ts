@@ -47,7 +47,7 @@ export type DeliverBundles = Record<Entry, { path: string } | { failure: string 
  * Bundles each entry on its own with the esbuild that wrangler bundles with, with wrangler's
  * options for a Worker (es2024, the workerd conditions, minified as deliver deploys).
  */
-export async function bundleDeliverWorkers(repoRoot: string, outdir: string): Promise<DeliverBundles> {
+export async function bundleDeliverWorkers(repoRoot: string, outdir: string, minify = true): Promise<DeliverBundles> {
   // wrangler's own dependency, not one of the workspace's: the same esbuild that bundles the Workers.
   const fromWrangler = createRequire(createRequire(import.meta.url).resolve("wrangler"));
   const esbuild = fromWrangler("esbuild") as { build(options: Record<string, unknown>): Promise<unknown> };
@@ -64,7 +64,8 @@ export async function bundleDeliverWorkers(repoRoot: string, outdir: string): Pr
         target: "es2024",
         conditions: ["workerd", "worker", "browser"],
         external: ["cloudflare:*", "node:*"],
-        minify: true,
+        // Unminified for a CPU profile: V8's line ticks then name source lines (bench/deliver-profile.ts).
+        minify,
         keepNames: true,
         sourcemap: "external",
         define: { "process.env.NODE_ENV": '"production"' },
@@ -138,6 +139,7 @@ async function start<Config extends string>(
   config: Config,
   options: MiniflareV4Options,
   socketOf: string,
+  inspectorPort?: number,
 ): Promise<DeliverTarget<Config>> {
   const logs: string[] = [];
   const miniflare = new Miniflare(
@@ -151,6 +153,7 @@ async function start<Config extends string>(
         const line = `${level}: ${message}`;
         if (logs.length < 5 && !logs.includes(line)) logs.push(line);
       },
+      ...(inspectorPort === undefined ? {} : { inspectorPort }),
     }),
   );
   await miniflare.ready;
@@ -160,8 +163,15 @@ async function start<Config extends string>(
 
 const DIRECT = [{ host: "127.0.0.1", port: 0 }];
 
-/** A queue configuration: the driver, and the consumer it hands every batch to. */
-export function startQueueTarget(setup: DeliverTargetSetup, config: QueueConfig): Promise<DeliverTarget<QueueConfig>> {
+/**
+ * A queue configuration: the driver, and the consumer it hands every batch to. With `inspectorPort`,
+ * workerd's inspector listens there; the consumer's isolate is `core:user:<config>-consumer`.
+ */
+export function startQueueTarget(
+  setup: DeliverTargetSetup,
+  config: QueueConfig,
+  inspectorPort?: number,
+): Promise<DeliverTarget<QueueConfig>> {
   const { compatibilityDate, compatibilityFlags, vars } = deliverSettings(setup.repoRoot);
   const consumer = `${config}-consumer`;
   return start(
@@ -191,11 +201,16 @@ export function startQueueTarget(setup: DeliverTargetSetup, config: QueueConfig)
       ],
     },
     "driver",
+    inspectorPort,
   );
 }
 
-/** An HTTP configuration: deliver's app with its secrets, or the bare floor. */
-export function startHttpTarget(setup: DeliverTargetSetup, config: HttpConfig): Promise<DeliverTarget<HttpConfig>> {
+/** An HTTP configuration: deliver's app with its secrets, or the bare floor; `inspectorPort` as for a queue one. */
+export function startHttpTarget(
+  setup: DeliverTargetSetup,
+  config: HttpConfig,
+  inspectorPort?: number,
+): Promise<DeliverTarget<HttpConfig>> {
   const { compatibilityDate, compatibilityFlags, vars } = deliverSettings(setup.repoRoot);
   if (config === "bare-http") {
     return start(
@@ -222,5 +237,6 @@ export function startHttpTarget(setup: DeliverTargetSetup, config: HttpConfig): 
       unsafeDirectSockets: DIRECT,
     },
     config,
+    inspectorPort,
   );
 }

@@ -49,6 +49,8 @@ interface Note {
   decoded: DecodedMessage;
   /** The frame's bytes (what the byte budget counts), 0 for a message without one. */
   bytes: number;
+  /** The most deliveries any of its messages has had: read once, each `attempts` is a call into the runtime. */
+  attempts: number;
 }
 
 interface Sent {
@@ -61,14 +63,19 @@ export async function deliverNotes(batch: MessageBatch<unknown>, env: Env): Prom
   for (const message of batch.messages) {
     const decoded = decodeMessage(message);
     const note = notes.get(decoded.id);
+    const attempts = message.attempts;
     if (note === undefined) {
       notes.set(decoded.id, {
         id: decoded.id,
         messages: [message],
         decoded,
         bytes: decoded.ok ? decoded.bytes.length : 0,
+        attempts,
       });
-    } else note.messages.push(message);
+    } else {
+      note.messages.push(message);
+      note.attempts = Math.max(note.attempts, attempts);
+    }
   }
 
   const read = readConfig(env);
@@ -123,13 +130,15 @@ async function claimSendSettle(env: Env, config: DeliverConfig, notes: Map<strin
   const outcomes = sent.flatMap((item) => item.outcomes);
 
   // KV first, for the client's next poll; the ledger remembers whatever KV refused.
-  const repairs = Object.entries(claim.decisions).flatMap(([, decision]) =>
-    decision.kind === "settled" && decision.behind && decision.record !== null ? [decision] : [],
-  );
-  const toWrite = [
-    ...outcomes.filter((outcome) => !outcome.unchanged).map((outcome) => outcome.record),
-    ...repairs.map((repair) => repair.record as StatusRecord),
-  ];
+  const toWrite: StatusRecord[] = [];
+  for (const outcome of outcomes) if (!outcome.unchanged) toWrite.push(outcome.record);
+  const repairs: Extract<ClaimDecision, { kind: "settled" }>[] = [];
+  for (const decision of Object.values(claim.decisions)) {
+    if (decision.kind === "settled" && decision.behind && decision.record !== null) {
+      repairs.push(decision);
+      toWrite.push(decision.record);
+    }
+  }
   const written = await putStatuses(env.STATUS, toWrite, WHO);
 
   let settled: SettleResult = {};
@@ -174,20 +183,22 @@ async function claimSendSettle(env: Env, config: DeliverConfig, notes: Map<strin
 function claimNotes(notes: Map<string, Note>): { notes: ClaimNote[]; undecodable: UndecodableNote[] } {
   const claim: ClaimNote[] = [];
   const undecodable: UndecodableNote[] = [];
-  for (const { id, messages, decoded } of notes.values()) {
-    const attempts = Math.max(...messages.map((message) => message.attempts));
-    const times = decoded.replayedAt === undefined ? {} : { replayedAt: decoded.replayedAt };
-    if (decoded.ok) claim.push({ id, frame: decoded.bytes, acceptedAt: decoded.acceptedAt, attempts, ...times });
-    else {
-      undecodable.push({
+  for (const { id, decoded, attempts } of notes.values()) {
+    if (decoded.ok) {
+      const note: ClaimNote = { id, frame: decoded.bytes, acceptedAt: decoded.acceptedAt, attempts };
+      if (decoded.replayedAt !== undefined) note.replayedAt = decoded.replayedAt;
+      claim.push(note);
+    } else {
+      const note: UndecodableNote = {
         id,
         isNoteId: decoded.isNoteId,
         frame: decoded.bytes,
         acceptedAt: decoded.acceptedAt,
         attempts,
         problem: decoded.problem,
-        ...times,
-      });
+      };
+      if (decoded.replayedAt !== undefined) note.replayedAt = decoded.replayedAt;
+      undecodable.push(note);
     }
   }
   return { notes: claim, undecodable };
@@ -240,26 +251,33 @@ function noteOutcomes(
   retry: RetrySettings,
   now: number,
 ): NoteOutcome[] {
-  const attempts = Math.max(
-    1,
-    ...plan.notes.flatMap((entry) => notes.get(entry.id)?.messages.map((message) => message.attempts) ?? []),
-  );
-  const retryAfter = Math.max(
-    0,
-    ...outcomes.map((outcome) => (outcome.kind === "failed" ? (outcome.retryAfterSeconds ?? 0) : 0)),
-  );
+  // Notes of the request that are not in this batch count as one delivery.
+  const attemptsOf = (id: string) => Math.max(1, notes.get(id)?.attempts ?? 1);
+  let attempts = 1;
+  let retryAfter = 0;
+  for (const [i, entry] of plan.notes.entries()) {
+    attempts = Math.max(attempts, attemptsOf(entry.id));
+    const outcome = outcomes[i] as SendOutcome;
+    if (outcome.kind === "failed") retryAfter = Math.max(retryAfter, outcome.retryAfterSeconds ?? 0);
+  }
+  // One time for the whole request: the provider answered for all of its emails at once.
+  const updatedAt = iso(now);
   let transientDelay: number | undefined;
   return plan.notes.map((entry, i) => {
     const outcome = outcomes[i] as SendOutcome;
-    const noteAttempts = Math.max(1, ...(notes.get(entry.id)?.messages.map((message) => message.attempts) ?? []));
-    const base = { id: entry.id, attempts: noteAttempts, updatedAt: iso(now) };
+    const noteAttempts = attemptsOf(entry.id);
     if (outcome.kind === "accepted") {
-      return { id: entry.id, key: plan.key, record: { ...base, state: "sent", providerId: outcome.providerId } };
+      return {
+        id: entry.id,
+        key: plan.key,
+        record: { id: entry.id, attempts: noteAttempts, updatedAt, state: "sent", providerId: outcome.providerId },
+      };
     }
+    const base = { id: entry.id, attempts: noteAttempts, updatedAt };
     const error = describe(outcome);
     const kind = classOf(outcome.code);
     const decision = decisions[entry.id];
-    const firstFailureAt = (decision?.kind === "send" ? decision.firstFailureAt : undefined) ?? iso(now);
+    const firstFailureAt = (decision?.kind === "send" ? decision.firstFailureAt : undefined) ?? updatedAt;
     if (kind === "permanent") {
       return {
         id: entry.id,

@@ -449,6 +449,18 @@ describe("POST /webhooks/resend", () => {
     expect(await ledgerNote(record.id)).toMatchObject({ state: "delivered" });
   });
 
+  it("finds the note id among headers of other shapes, passing over the entries it cannot read", async () => {
+    const record = await sentNote();
+    const res = await postResend({
+      noteId: null,
+      data: {
+        headers: [7, null, { value: "no name" }, { name: 3 }, { name: "x-notepipe-note-id", value: record.id }],
+      },
+    });
+    expect(await res.json()).toEqual({ received: true, outcome: "applied" });
+    expect(await ledgerNote(record.id)).toMatchObject({ state: "delivered" });
+  });
+
   it("acknowledges other events and emails without a note id, changing nothing", async () => {
     const record = await sentNote();
     const row = await ledgerNote(record.id);

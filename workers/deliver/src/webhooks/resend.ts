@@ -26,31 +26,44 @@ const STATES: Record<string, DeliveryState> = {
 const NOTE_ID = "note_id";
 const NOTE_ID_HEADER = "x-notepipe-note-id";
 
-/** Tags arrive as an object (`{"note_id": "…"}`); the send API's `[{name, value}]` is read too. */
-const namedValues = z.union([
-  z.record(z.string(), z.unknown()),
-  z.array(z.looseObject({ name: z.string(), value: z.unknown() })),
-]);
-
-/** Loose: a provider adds fields over time, and a signed event is never refused for one. */
+/**
+ * Loose: a provider adds fields over time, and a signed event is never refused for one. `tags` and
+ * `headers` are left to {@link namedValue}: they are the bulk of a large event (a 256 KB one holds
+ * thousands of headers), zod's walk over every entry was a third of the webhook's JavaScript time
+ * (`node bench/deliver-profile.ts --http webhook`), and one entry of them matters.
+ */
 const resendEvent = z.looseObject({
   type: z.string(),
   created_at: z.optional(z.string()),
   data: z.optional(
     z.looseObject({
       email_id: z.optional(z.string()),
-      tags: z.optional(namedValues),
-      headers: z.optional(namedValues),
+      tags: z.optional(z.unknown()),
+      headers: z.optional(z.unknown()),
       bounce: z.optional(z.looseObject({ message: z.optional(z.string()) })),
     }),
   ),
 });
 
-function namedValue(values: z.infer<typeof namedValues> | undefined, name: string): string | undefined {
-  if (values === undefined) return undefined;
-  const value = Array.isArray(values)
-    ? values.find((entry) => entry.name.toLowerCase() === name)?.value
-    : Object.entries(values).find(([key]) => key.toLowerCase() === name)?.[1];
+/**
+ * The string value named `name` (lowercase) among tags or headers, which arrive as an object
+ * (`{"note_id": "…"}`) or as the send API's `[{name, value}]`; the first entry of that name decides.
+ * Entries of another shape are passed over, as are other names.
+ */
+function namedValue(values: unknown, name: string): string | undefined {
+  let value: unknown;
+  if (Array.isArray(values)) {
+    for (const entry of values) {
+      const entryName = typeof entry === "object" && entry !== null ? (entry as { name?: unknown }).name : undefined;
+      if (typeof entryName === "string" && entryName.toLowerCase() === name) {
+        value = (entry as { value?: unknown }).value;
+        break;
+      }
+    }
+  } else if (typeof values === "object" && values !== null) {
+    const key = Object.keys(values).find((candidate) => candidate.toLowerCase() === name);
+    value = key === undefined ? undefined : (values as Record<string, unknown>)[key];
+  }
   return typeof value === "string" ? value : undefined;
 }
 
