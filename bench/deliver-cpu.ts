@@ -15,6 +15,7 @@
  */
 
 import { createHmac, randomUUID } from "node:crypto";
+import { SMALL_FRAME_MAX_BYTES } from "@notepipe/pipeline";
 import {
   BENCH_OPS_TOKEN,
   BENCH_SECRETS,
@@ -48,6 +49,15 @@ export interface DeliverLoad {
 
 /** Messages per invocation: a small batch and the largest (max_batch_size in wrangler.deliver.toml). */
 export const BATCH_COUNTS = [10, 100] as const;
+
+/**
+ * The queue a frame of this size is on (SMALL_FRAME_MAX_BYTES) and its max_batch_size in
+ * wrangler.deliver.toml: no legal batch of larger frames holds more than 8, so their cells are
+ * capped there (100 such notes arrive as 13 invocations of at most 8).
+ */
+export function queueOf(frameBytes: number): { queue: string; maxBatch: number } {
+  return frameBytes > SMALL_FRAME_MAX_BYTES ? { queue: "notes-large", maxBatch: 8 } : { queue: "notes", maxBatch: 100 };
+}
 
 /** The ops replay asks for this many dead letters per request (issue 12); the route takes what it takes. */
 export const REPLAY_IDS = 300;
@@ -163,7 +173,8 @@ async function measureQueueRun(
   const statsBefore = await stand.stats();
   const before = readCpu(target.pid);
   const started = performance.now();
-  const response = await fetch(`${target.url}/run?count=${count}&invocations=${invocations}`, {
+  const queue = queueOf(frame.length).queue;
+  const response = await fetch(`${target.url}/run?count=${count}&invocations=${invocations}&queue=${queue}`, {
     method: "POST",
     body: frame as Uint8Array<ArrayBuffer>,
   });
@@ -367,7 +378,7 @@ export async function measureDeliver(
       note: SampleNote;
     }
     const cells: CellState[] = notes.flatMap((note) =>
-      BATCH_COUNTS.map((count) => ({
+      [...new Set(BATCH_COUNTS.map((count) => Math.min(count, queueOf(note.frame.length).maxBatch)))].map((count) => ({
         note,
         cell: {
           size: note.size.label,

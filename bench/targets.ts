@@ -37,11 +37,12 @@ export const CPU_CONFIG_DESCRIPTIONS: Record<CpuConfig, string> = {
 const STUBBED_BINDINGS_WRAPPER = `// Written by bench/workerd-cpu.ts: the ingest bundle with its Queue and rate limiter as no-ops.
 import ingest from "./index.js";
 const NOTES_QUEUE = { async send() {}, async sendBatch() {} };
+const NOTES_LARGE_QUEUE = NOTES_QUEUE;
 const TOKEN_LIMITER = { async limit() { return { success: true }; } };
 let stubbedEnv;
 export default {
   fetch(request, env, ctx) {
-    stubbedEnv ??= { ...env, NOTES_QUEUE, TOKEN_LIMITER };
+    stubbedEnv ??= { ...env, NOTES_QUEUE, NOTES_LARGE_QUEUE, TOKEN_LIMITER };
     return ingest.fetch(request, stubbedEnv, ctx);
   },
 };
@@ -133,7 +134,8 @@ function targetOptions(setup: TargetSetup, config: CpuConfig): MiniflareV4Option
     modules: true,
     scriptPath: join(setup.repoRoot, "bench/workers/drop-consumer.js"),
     compatibilityDate,
-    queueConsumers: { notes: CONSUMER_BATCH },
+    // Frames over 5,120 bytes go on notes-large (SMALL_FRAME_MAX_BYTES): a consumer for each, as deployed.
+    queueConsumers: { notes: CONSUMER_BATCH, "notes-large": CONSUMER_BATCH },
   };
   switch (config) {
     case "bare":

@@ -50,6 +50,21 @@ describe("a posted note", () => {
     }
   });
 
+  it("of 48 KB (on notes-large) and a small one (on notes), posted together, are each sent once", async () => {
+    // 48,000 characters: a frame of about 48 KB, over SMALL_FRAME_MAX_BYTES, so on the other queue.
+    const large = await makeNote("A long note. ".repeat(3_700), "ada@example.com");
+    const small = await makeNote("A short one, posted with it.", "grace@example.com");
+    expect((await postNote(stack, large)).status).toBe(202);
+    expect((await postNote(stack, small)).status).toBe(202);
+
+    const states = await waitForFinalStates(stack, [large.id, small.id], 60_000);
+    expect(Object.fromEntries(states)).toEqual({ [large.id]: "sent", [small.id]: "sent" });
+    const inbox = await emailsByNote(stack);
+    expect(inbox.get(large.id)).toHaveLength(1);
+    expect(await decryptEmailText(inbox.get(large.id)?.[0]?.text ?? null, large.key)).toBe(large.text);
+    expect(inbox.get(small.id)).toHaveLength(1);
+  });
+
   it("posted twice (a client retry) is answered 202 twice and still sent once", async () => {
     const note = await makeNote("Sent twice by a client that lost the first answer.", "ada@example.com");
     expect((await postNote(stack, note)).status).toBe(202);

@@ -70,13 +70,14 @@ export default {
     const url = new URL(request.url);
     if (url.pathname !== "/run") return env.CONSUMER.fetch(request);
     const count = Number(url.searchParams.get("count"));
+    const queue = url.searchParams.get("queue") ?? "notes";
     const invocations = Number(url.searchParams.get("invocations"));
     const frame = new Uint8Array(await request.arrayBuffer());
     const frames = Array.from({ length: count }, () => frame.slice());
     const answer: DriverAnswer = { invocations, messages: 0, acked: 0, retried: 0 };
     for (let i = 0; i < invocations; i++) {
       const messages = batchOf(frames);
-      const result = await env.CONSUMER.queue("notes", messages);
+      const result = await env.CONSUMER.queue(queue, messages);
       const acked = result.ackAll ? messages.length : new Set(result.explicitAcks).size;
       const retried = result.retryBatch.retry ? messages.length : result.retryMessages.length;
       answer.messages += messages.length;

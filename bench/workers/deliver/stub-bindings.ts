@@ -84,12 +84,23 @@ export function stubLedger(options: StubLedgerOptions = {}): StubLedger {
       if (error !== undefined) record.error = error;
       return acrossRpc({ kind: "applied", record, version: 3 });
     },
-    async beginReplay(ids: string[], token: number, includePossiblySent: boolean): Promise<ReplayStart> {
-      acrossRpc({ ids, token, includePossiblySent });
+    async beginReplay(
+      ids: string[],
+      token: number,
+      includePossiblySent: boolean,
+      maxFrameBytes = Number.POSITIVE_INFINITY,
+    ): Promise<ReplayStart> {
+      acrossRpc({ ids, token, includePossiblySent, maxFrameBytes });
       const frame = options.deadLetterFrame?.();
       if (frame === undefined) throw new Error("stub ledger: no dead-letter frame set");
       const acceptedAt = token - 60_000;
-      return acrossRpc({ replay: ids.map((id) => ({ id, frame, acceptedAt })), skipped: [] });
+      // As the ledger does: past the byte budget (always after the first), the rest is unstarted.
+      const taken = Math.max(1, Math.min(ids.length, Math.floor(maxFrameBytes / frame.length)));
+      return acrossRpc({
+        replay: ids.slice(0, taken).map((id) => ({ id, frame, acceptedAt })),
+        skipped: [],
+        unstarted: ids.slice(taken),
+      });
     },
     async finishReplay(ids: string[], token: number): Promise<BehindRecord[]> {
       acrossRpc({ ids, token });
@@ -139,6 +150,7 @@ export function stubbedEnv(env: Env, options: StubLedgerOptions = {}): Env {
     LEDGER: stubLedgerNamespace(stubLedger(options)),
     STATUS: stubKv(),
     NOTES_QUEUE: stubQueue(),
+    NOTES_LARGE_QUEUE: stubQueue(),
     DEAD_LETTER_QUEUE: stubQueue(),
   };
 }

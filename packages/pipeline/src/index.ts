@@ -3,7 +3,22 @@
  * {@link CodeMessage}s and reads {@link StatusRecord}s; deliver consumes the messages and writes the records.
  */
 
-/** The body of a message on the `notes` queue (and on `notes-dlq`). */
+/**
+ * Frames up to this size go on the `notes` queue, larger ones on `notes-large`. Each queue's
+ * largest batch then fits deliver's byte budget of one invocation (BATCH_FRAME_BUDGET_BYTES,
+ * 512 KiB, what the Free plan's 10 ms of CPU allows): `notes` hands over 100 frames of at most
+ * 5,120 bytes (512,000), `notes-large` 8 of at most 65,536 (524,288). So no legal batch has notes
+ * to put back on the queue, which cost deliver as much CPU as sending them and 3 queue operations
+ * each. Small notes, the common case, keep their 100 emails per provider request.
+ */
+export const SMALL_FRAME_MAX_BYTES = 5_120;
+
+/** The queue a note of `frameBytes` goes on: see {@link SMALL_FRAME_MAX_BYTES}. */
+export function notesQueueFor<Q>(queues: { NOTES_QUEUE: Q; NOTES_LARGE_QUEUE: Q }, frameBytes: number): Q {
+  return frameBytes > SMALL_FRAME_MAX_BYTES ? queues.NOTES_LARGE_QUEUE : queues.NOTES_QUEUE;
+}
+
+/** The body of a message on the `notes` and `notes-large` queues (and on `notes-dlq`). */
 export interface NoteMessage {
   /** The frame exactly as the client posted it: ingest never re-encodes. */
   frame: Uint8Array;

@@ -20,6 +20,7 @@ import { type DecodedMessage, decodeMessage } from "./decode-message.ts";
 import { classOf, describe, type FailedOutcome, isAmbiguous, type SendOutcome } from "./outcomes.ts";
 import { MAX_PACE_WAIT_MS } from "./providers/pace.ts";
 import { type OutgoingEmail, sendEmails } from "./providers/provider.ts";
+import { producerOf } from "./queues.ts";
 import { callLedger, ledgerOf } from "./store/ledger-client.ts";
 import type {
   ClaimDecision,
@@ -92,7 +93,7 @@ export async function deliverNotes(batch: MessageBatch<unknown>, env: Env): Prom
   const { later } = withinBudget(notes.values(), config.frameBudgetBytes);
   for (const item of later) notes.delete(item.id);
   await Promise.all([
-    later.length > 0 ? deferToNextInvocation(env.NOTES_QUEUE, later) : undefined,
+    later.length > 0 ? deferToNextInvocation(producerOf(env, batch.queue), later) : undefined,
     claimSendSettle(env, config, notes),
   ]);
 }

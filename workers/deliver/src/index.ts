@@ -11,23 +11,18 @@ import { http } from "./app.ts";
 import { sendCodeEmails } from "./code-emails.ts";
 import { deadLetterNotes } from "./dead-letter-notes.ts";
 import { deliverNotes } from "./deliver-notes.ts";
+import { DEAD_LETTER_QUEUE, NOTES_LARGE_QUEUE, NOTES_QUEUE } from "./queues.ts";
 import { repairStatuses } from "./repair.ts";
 
 /** The Durable Object class behind the `LEDGER` binding: workerd finds it among the main module's exports. */
 export { DeliveryLedger } from "./store/ledger.ts";
 
-/**
- * The queue names of wrangler.deliver.toml's `[[queues.consumers]]`. Not exported: workerd takes
- * every named export of the main module for an entrypoint and refuses to start on a string.
- */
-const NOTES_QUEUE = "notes";
-const DEAD_LETTER_QUEUE = "notes-dlq";
-
 export default {
   fetch: http.fetch,
   async queue(batch, env) {
     switch (batch.queue) {
-      case NOTES_QUEUE: {
+      case NOTES_QUEUE:
+      case NOTES_LARGE_QUEUE: {
         // Two kinds share the queue (packages/pipeline); each has its own consumer step.
         const { codes, notes } = splitByKind(batch.messages);
         await sendCodeEmails(codes, env);

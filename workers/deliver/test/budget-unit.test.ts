@@ -84,6 +84,44 @@ describe("the byte budget", () => {
     expect(sent).toEqual([]);
   });
 
+  it("keeps a full notes-large batch, 8 frames of 64 KiB, one invocation and one request", async () => {
+    const notes = Array.from({ length: 8 }, (_, i) => noteOf(65_536, i));
+    const requests = mockProvider(resendAccepted);
+    const small = recordingQueue();
+    const large = recordingQueue();
+
+    const result = await runQueue(
+      "notes-large",
+      notes.map((note) => messageOf(note)),
+      envWith({ NOTES_QUEUE: small.queue, NOTES_LARGE_QUEUE: large.queue }),
+    );
+
+    expect(requests).toHaveLength(1);
+    expect(requests[0]?.body).toHaveLength(8);
+    expect(result.explicitAcks).toHaveLength(8);
+    expect([small.sent, large.sent]).toEqual([[], []]);
+  });
+
+  it("puts what a notes-large batch cannot send back on notes-large, where it came from", async () => {
+    const notes = Array.from({ length: 3 }, (_, i) => noteOf(30_000, i));
+    mockProvider(resendAccepted);
+    const small = recordingQueue();
+    const large = recordingQueue();
+
+    await runQueue(
+      "notes-large",
+      notes.map((note) => messageOf(note)),
+      envWith({
+        BATCH_FRAME_BUDGET_BYTES: "65536",
+        NOTES_QUEUE: small.queue,
+        NOTES_LARGE_QUEUE: large.queue,
+      } as unknown as Partial<Env>),
+    );
+
+    expect(small.sent).toEqual([]);
+    expect(large.sent.map((body) => body.frame)).toEqual([notes[2]?.frame]);
+  });
+
   it("sends a single note larger than the budget's remainder when it is the first", async () => {
     const note = noteOf(65_000, 0);
     const requests = mockProvider(resendAccepted);

@@ -16,7 +16,7 @@
 import { createExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { decodeFrame, encodeFrame, FIXED_HEADER_BYTES, MAX_FRAME_BYTES, noteIdToUuid } from "@notepipe/frame";
-import type { NoteMessage } from "@notepipe/pipeline";
+import { type NoteMessage, SMALL_FRAME_MAX_BYTES } from "@notepipe/pipeline";
 import fc from "fast-check";
 import { expect, it, vi } from "vitest";
 import { validRecipient } from "../../../packages/frame/test/arbitraries.ts";
@@ -175,6 +175,7 @@ it.each(WAYS)(
   "answers frames posted %s without a 5xx, queueing only valid frames",
   async (way, numRuns, seed, post) => {
     const send = vi.spyOn(env.NOTES_QUEUE, "send").mockResolvedValue({ metadata: { metrics: {} } } as never);
+    const sendLarge = vi.spyOn(env.NOTES_LARGE_QUEUE, "send").mockResolvedValue({ metadata: { metrics: {} } } as never);
     vi.spyOn(env.TOKEN_LIMITER, "limit").mockResolvedValue({ success: true });
     const statuses = new Map<number, number>();
     let runs = 0;
@@ -200,8 +201,10 @@ it.each(WAYS)(
         statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
         const answer = await response.text();
         if (response.status !== expected) throw new Error(`answered ${response.status} ${answer}, not ${expected}`);
-        const queued = send.mock.calls.map(([message]) => (message as NoteMessage).frame);
+        const queued = [...send.mock.calls, ...sendLarge.mock.calls].map(([message]) => (message as NoteMessage).frame);
+        const onLarge = sendLarge.mock.calls.length > 0;
         send.mockClear();
+        sendLarge.mockClear();
         if (expected !== 202) {
           if (queued.length > 0) throw new Error(`queued ${queued.length} message(s) for a ${response.status}`);
           if (!/^\{"error":"[a-z_]+","message":"/.test(answer)) throw new Error(`not an error body: ${answer}`);
@@ -210,6 +213,8 @@ it.each(WAYS)(
         const [frame] = queued;
         if (queued.length !== 1 || frame === undefined) throw new Error(`queued ${queued.length} messages for a 202`);
         if (!decodeFrame(frame).ok) throw new Error("queued a frame that does not decode");
+        if (onLarge !== frame.length > SMALL_FRAME_MAX_BYTES)
+          throw new Error(`a ${frame.length}-byte frame on the wrong queue`);
         if (frame.length !== bytes.length || frame.some((byte, i) => byte !== bytes[i])) {
           throw new Error("queued other bytes than were posted");
         }

@@ -1,7 +1,7 @@
 import { reset } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { FIXED_HEADER_BYTES, MAX_FRAME_BYTES, NONCE_BYTES } from "@notepipe/frame";
-import type { NoteMessage } from "@notepipe/pipeline";
+import { type NoteMessage, SMALL_FRAME_MAX_BYTES } from "@notepipe/pipeline";
 import { parseTokenSecrets, signClientToken } from "@notepipe/token";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { BASE, makeNote, postNote, tokenFor } from "./client.ts";
@@ -30,7 +30,7 @@ describe("POST /v1/notes accepts a valid frame with its recipient's token", () =
   });
 
   it("queues the frame byte for byte as posted, with the accepted-at time, as v8 so it stays bytes", async () => {
-    const send = vi.spyOn(env.NOTES_QUEUE, "send");
+    const send = vi.spyOn(env.NOTES_LARGE_QUEUE, "send");
     const note = makeNote("ada@example.com", 16_000);
     const before = Date.now();
 
@@ -43,6 +43,25 @@ describe("POST /v1/notes accepts a valid frame with its recipient's token", () =
     expect(message.acceptedAt).toBeLessThanOrEqual(Date.now());
     expect(Object.keys(message).sort()).toEqual(["acceptedAt", "frame"]);
     expect(options).toEqual({ contentType: "v8" });
+  });
+
+  it("queues frames up to 5,120 bytes on notes and larger ones on notes-large, so no batch outgrows deliver's budget", async () => {
+    const small = vi.spyOn(env.NOTES_QUEUE, "send");
+    const large = vi.spyOn(env.NOTES_LARGE_QUEUE, "send");
+    const token = await tokenFor("ada@example.com");
+    const frameOf = (bytes: number) => {
+      const probe = makeNote("ada@example.com", 100);
+      return makeNote("ada@example.com", 100 + bytes - probe.frame.length).frame;
+    };
+
+    for (const bytes of [SMALL_FRAME_MAX_BYTES, SMALL_FRAME_MAX_BYTES + 1]) {
+      expect((await postNote(frameOf(bytes), { token })).status).toBe(202);
+    }
+
+    expect(small.mock.calls.map(([message]) => (message as NoteMessage).frame.length)).toEqual([SMALL_FRAME_MAX_BYTES]);
+    expect(large.mock.calls.map(([message]) => (message as NoteMessage).frame.length)).toEqual([
+      SMALL_FRAME_MAX_BYTES + 1,
+    ]);
   });
 
   it("answers 202 again when the same note is posted twice, and queues it both times", async () => {

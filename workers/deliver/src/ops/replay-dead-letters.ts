@@ -20,7 +20,13 @@
  * on, `remaining` ids or a `cursor` (the last id handled) for the other forms.
  */
 
-import { DELIVERY_ERROR_CODES, type NoteMessage, type ReplayAnswer, type ReplayResult } from "@notepipe/pipeline";
+import {
+  DELIVERY_ERROR_CODES,
+  type NoteMessage,
+  notesQueueFor,
+  type ReplayAnswer,
+  type ReplayResult,
+} from "@notepipe/pipeline";
 import type { Context } from "hono";
 import * as z from "zod/mini";
 import { readJson } from "../http/body.ts";
@@ -43,6 +49,12 @@ const MESSAGE_OVERHEAD_BYTES = 200;
  * leave KV saying `queued` while the ledger believes it says `sent`.
  */
 export const REPLAY_DELAY_SECONDS = 2;
+/**
+ * Frame bytes one replay request puts on the queue at most (16 frames of 64 KiB, 200 of 5 KiB):
+ * every byte is serialised into the queue sends, on the request's own CPU (10 ms on the Free plan).
+ * The rest is answered as remaining, or the cursor stops before it.
+ */
+export const REPLAY_FRAME_BUDGET_BYTES = 1024 * 1024;
 
 const replayBody = z
   .strictObject({
@@ -92,19 +104,36 @@ export async function replayDeadLetters(c: Context<OpsEnv>): Promise<Response> {
   }
 
   const token = Date.now();
-  const start = await beginReplay(c.env, ids, token, body.includePossiblySent === true);
+  const start = await beginReplay(c.env, ids, token, body.includePossiblySent === true, REPLAY_FRAME_BUDGET_BYTES);
+  if (start.unstarted.length > 0) {
+    // The ids past the byte budget were not looked at: the caller goes on from the first of them.
+    ids = ids.slice(0, ids.length - start.unstarted.length);
+    next =
+      body.ids !== undefined
+        ? { remaining: [...start.unstarted, ...(next.remaining ?? [])] }
+        : { cursor: ids.at(-1) ?? null };
+  }
   const results = new Map<string, ReplayResult>();
   for (const { id, reason } of start.skipped) results.set(id, { id, outcome: "skipped", reason });
 
   const queued: string[] = [];
-  for (const chunk of sendChunks(start.replay)) {
+  // Each note back on the queue its size belongs on, as ingest queued it.
+  const byQueue = new Map<Queue, Entry[]>();
+  for (const entry of start.replay) {
+    const queue = notesQueueFor(c.env, entry.frame.length);
+    const entries = byQueue.get(queue);
+    if (entries === undefined) byQueue.set(queue, [entry]);
+    else entries.push(entry);
+  }
+  const sends = [...byQueue].flatMap(([queue, entries]) => [...sendChunks(entries)].map((chunk) => ({ queue, chunk })));
+  for (const { queue, chunk } of sends) {
     const messages = chunk.map((entry) => {
       const message: NoteMessage = { frame: entry.frame, acceptedAt: entry.acceptedAt ?? token, replayedAt: token };
       // v8, as ingest sends: JSON would turn the frame's bytes into {"0": …, "1": …}.
       return { body: message, contentType: "v8" as const };
     });
     try {
-      await c.env.NOTES_QUEUE.sendBatch(messages, { delaySeconds: REPLAY_DELAY_SECONDS });
+      await queue.sendBatch(messages, { delaySeconds: REPLAY_DELAY_SECONDS });
     } catch (error) {
       console.error(`deliver: replay sendBatch of ${chunk.length} failed: ${(error as Error).message}`);
       for (const { id } of chunk) results.set(id, { id, outcome: "failed", reason: "queue_unavailable" });

@@ -66,9 +66,11 @@ export function beginReplay(
   ids: readonly string[],
   token: number,
   includePossiblySent: boolean,
+  maxFrameBytes: number,
 ): Promise<ReplayStart> {
   return ask(
-    async (ledger): Promise<ReplayStart> => await ledger.beginReplay([...ids], token, includePossiblySent),
+    async (ledger): Promise<ReplayStart> =>
+      await ledger.beginReplay([...ids], token, includePossiblySent, maxFrameBytes),
     env,
   );
 }

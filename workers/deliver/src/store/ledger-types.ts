@@ -137,6 +137,8 @@ export interface ReplayStart {
   /** Entries to put back on the queue, each with the frame and the replay's token. */
   replay: { id: string; frame: Uint8Array; acceptedAt: number | null }[];
   skipped: { id: string; reason: ReplaySkip }[];
+  /** The ids past the request's byte budget, not looked at: the caller's `remaining`. */
+  unstarted: string[];
 }
 
 export type DiscardResult =

@@ -460,13 +460,21 @@ export class DeliveryLedger extends DurableObject<Env> {
   /**
    * A replay's first step: the entries to put back on the queue, each marked with the replay's
    * token (its `replayedAt`). Only a message carrying that token may send a failed note again.
+   * Past `maxFrameBytes` of frames (always after the first), the ids left are answered untouched
+   * in `unstarted`, in order: a request puts only so many bytes on the queue.
    */
-  beginReplay(ids: string[], token: number, includePossiblySent: boolean): ReplayStart {
+  beginReplay(ids: string[], token: number, includePossiblySent: boolean, maxFrameBytes = Infinity): ReplayStart {
     this.tally("beginReplay");
     return this.ctx.storage.transactionSync(() => {
-      const start: ReplayStart = { replay: [], skipped: [] };
-      for (const id of ids) {
+      const start: ReplayStart = { replay: [], skipped: [], unstarted: [] };
+      let bytes = 0;
+      for (const [i, id] of ids.entries()) {
         const row = this.note(id);
+        const frameBytes = row?.frame == null ? 0 : (row.frame as ArrayBuffer).byteLength;
+        if (start.replay.length > 0 && bytes + frameBytes > maxFrameBytes) {
+          start.unstarted = ids.slice(i);
+          break;
+        }
         if (row === null) start.skipped.push({ id, reason: "not_found" });
         else if (RANK[row.state] >= RANK.sent) start.skipped.push({ id, reason: "already_sent" });
         else if (row.dead === 0) {
@@ -478,6 +486,7 @@ export class DeliveryLedger extends DurableObject<Env> {
         } else {
           this.exec("UPDATE notes SET replay_token = ? WHERE id = ?", token, id);
           start.replay.push({ id, frame: new Uint8Array(row.frame), acceptedAt: row.accepted_at });
+          bytes += frameBytes;
         }
       }
       return start;

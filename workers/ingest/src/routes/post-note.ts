@@ -34,7 +34,7 @@
 
 import { decodeFrame, MAX_FRAME_BYTES, noteIdToUuid } from "@notepipe/frame";
 import { bearerToken, hasMediaType, readBodyUpTo } from "@notepipe/http";
-import type { NoteMessage } from "@notepipe/pipeline";
+import { type NoteMessage, notesQueueFor } from "@notepipe/pipeline";
 import { parseTokenSecrets, readClientToken, verifyClientToken } from "@notepipe/token";
 import { CORS_HEADERS } from "../cors.ts";
 import { ApiError, errorResponse } from "../errors.ts";
@@ -120,7 +120,8 @@ async function acceptNote(request: Request, env: Env): Promise<Response> {
   // Uint8Array into {"0": 78, "1": 80, …}.
   const message: NoteMessage = { frame: frameBytes, acceptedAt: Date.now() };
   try {
-    await env.NOTES_QUEUE.send(message, { contentType: "v8" });
+    // By size, so that no batch deliver is handed holds more frame bytes than one invocation sends.
+    await notesQueueFor(env, frameBytes.length).send(message, { contentType: "v8" });
   } catch (cause) {
     console.error(`ingest: NOTES_QUEUE.send failed: ${cause instanceof Error ? cause.message : String(cause)}`);
     throw new ApiError("queue_unavailable", { headers: { "retry-after": QUEUE_RETRY_AFTER_SECONDS }, cause });
