@@ -17,11 +17,10 @@
 
 import { isValidRecipient } from "@notepipe/frame";
 import { type CodeMessage, isCodeMessage } from "@notepipe/pipeline";
-import { parseRetryAfter, pipelineDelaySeconds, retryDelaySeconds } from "./backoff.ts";
+import { pipelineDelaySeconds, retryDelaySeconds } from "./backoff.ts";
 import { type DeliverConfig, readConfig } from "./config.ts";
 import { classOf, failed, type SendOutcome } from "./outcomes.ts";
-import { paceRequest, rememberRateLimit } from "./providers/pace.ts";
-import { classifyTransportFailure, type ProviderReply } from "./providers/provider.ts";
+import { postBatch } from "./providers/provider.ts";
 
 /** With the config unreadable nothing can be sent; the wait is short because the code ages. */
 const CONFIG_RETRY_SECONDS = 300;
@@ -99,26 +98,6 @@ function emailBatchJson(config: DeliverConfig, env: Env, message: CodeMessage): 
 }
 
 async function post(config: DeliverConfig, body: string, requestKey: string): Promise<SendOutcome> {
-  const { provider, send } = config;
-  const url = `${send.apiUrl}${provider.path}`;
-  await paceRequest(url);
-  let reply: ProviderReply;
-  try {
-    const response = await fetch(url, {
-      method: "POST",
-      headers: provider.headers(send.apiKey, requestKey),
-      body,
-      redirect: "manual",
-      signal: AbortSignal.timeout(send.timeoutMs),
-    });
-    reply = {
-      status: response.status,
-      body: await response.text(),
-      retryAfterSeconds: parseRetryAfter(response.headers.get("retry-after"), Date.now()),
-    };
-    rememberRateLimit(url, reply.status, response.headers, reply.retryAfterSeconds, Date.now());
-  } catch (error) {
-    return classifyTransportFailure(error);
-  }
-  return provider.classify(reply, 1)[0] ?? failed("unexpected_response", "No outcome for the email.");
+  const [outcome] = await postBatch(config.provider, config.send, body, requestKey, 1);
+  return outcome ?? failed("unexpected_response", "No outcome for the email.");
 }

@@ -69,6 +69,20 @@ export async function sendEmails(
     body += provider.emailJson(emails[i] as OutgoingEmail, settings);
   }
   body += "]";
+  return postBatch(provider, settings, body, requestKey, emails.length);
+}
+
+/**
+ * POSTs a batch body built elsewhere (the notes' above, code-emails.ts's) and answers one outcome
+ * per email of it, in order. Never throws; paces first, as {@link sendEmails} says.
+ */
+export async function postBatch(
+  provider: MailProvider,
+  settings: Pick<SendSettings, "apiUrl" | "apiKey" | "timeoutMs">,
+  body: string,
+  requestKey: string,
+  emailCount: number,
+): Promise<SendOutcome[]> {
   const url = `${settings.apiUrl}${provider.path}`;
   // If the provider's last answer said its window is used up, wait for the reset (providers/pace.ts).
   await paceRequest(url);
@@ -91,9 +105,9 @@ export async function sendEmails(
     rememberRateLimit(url, reply.status, response.headers, reply.retryAfterSeconds, Date.now());
   } catch (error) {
     const outcome = classifyTransportFailure(error);
-    return emails.map(() => outcome);
+    return Array.from({ length: emailCount }, () => outcome);
   }
-  return provider.classify(reply, emails.length);
+  return provider.classify(reply, emailCount);
 }
 
 /** No HTTP answer at all. Either way the request may have reached the provider. */
