@@ -149,9 +149,9 @@ function difference(before: LedgerUsage, after: LedgerUsage) {
   };
 }
 
-const webhookPostsOf = (
-  stats: ProviderStats & { webhooks?: { delivered: number; retried: number; abandoned: number } | null },
-) => (stats.webhooks == null ? 0 : stats.webhooks.delivered + stats.webhooks.retried + stats.webhooks.abandoned);
+/** Every post the provider made: answered, retried or given up. */
+const webhookPostsOf = ({ webhooks }: ProviderStats) =>
+  webhooks === null ? 0 : webhooks.delivered + webhooks.retried + webhooks.abandoned;
 
 async function countRun(
   stack: LocalStack,

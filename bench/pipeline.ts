@@ -6,6 +6,7 @@
  * 100-email batches is 200 notes/s.
  */
 
+import type { WebhookStats } from "@notepipe/local-provider";
 import { type LocalStack, startStack } from "@notepipe/local-stack";
 import { type NoteState, SENT_STATES } from "@notepipe/pipeline";
 import { NOTE_SIZES, type SampleNote, sampleNote, withNoteId } from "./sample-notes.ts";
@@ -60,6 +61,8 @@ export interface ProviderStats {
   /** Emails in the inbox. */
   emails: number;
   rateLimitPerSecond: number;
+  /** Its delivery webhooks' posts; null when the stack runs without them. */
+  webhooks: WebhookStats | null;
 }
 
 export async function providerStats(providerUrl: string): Promise<ProviderStats> {
