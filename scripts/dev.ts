@@ -6,6 +6,7 @@
  */
 
 import { dirname, join } from "node:path";
+import { DEFAULT_PROVIDER_PORT } from "@notepipe/local-provider";
 import { DEFAULT_INGEST_PORT, ensureDevVars, ROOT, readDevVars, StackError, startStack } from "@notepipe/local-stack";
 import { Command, InvalidArgumentError } from "commander";
 
@@ -15,14 +16,33 @@ function port(value: string): number {
   return parsed;
 }
 
-const options = new Command("pnpm dev")
+const program = new Command("pnpm dev")
   .description("Run the local stack: the local mail provider and both Workers under wrangler dev.")
   .option("--ingest-port <port>", "port of the ingest Worker", port, DEFAULT_INGEST_PORT)
-  .option("--provider-port <port>", "port of the local mail provider", port, 8788)
+  .option(
+    "--provider-port <port>",
+    "run the local mail provider on this port, and have deliver send to it unless --mail-api-url says otherwise",
+    port,
+    DEFAULT_PROVIDER_PORT,
+  )
   .option("--fast-retries", "retry in seconds, not hours, so that a note dead-letters within a minute (ops drills)")
-  .option("--mail-api-url <url>", "where deliver sends (default: MAIL_API_URL in .dev.vars, the local provider)")
-  .parse()
-  .opts<{ ingestPort: number; providerPort: number; fastRetries?: boolean; mailApiUrl?: string }>();
+  .option(
+    "--mail-api-url <url>",
+    "where deliver sends (default: MAIL_API_URL in .dev.vars). Only the local provider's own URL, " +
+      "http://127.0.0.1:<provider port>, starts it; any other URL, a mock on this machine included, " +
+      "gets deliver's requests and the local provider is not started",
+  )
+  .parse();
+const options = program.opts<{
+  ingestPort: number;
+  providerPort: number;
+  fastRetries?: boolean;
+  mailApiUrl?: string;
+}>();
+// Asking for the provider on a port of your choice means sending to it, whatever .dev.vars names.
+const mailApiUrl =
+  options.mailApiUrl ??
+  (program.getOptionValueSource("providerPort") === "cli" ? `http://127.0.0.1:${options.providerPort}` : undefined);
 
 /** With wrangler.deliver.toml's max_retries = 10: 11 deliveries about 3 s apart, then the dead-letter queue. */
 const FAST_RETRY_VARS = { RETRY_BASE_SECONDS: "1", RETRY_MAX_SECONDS: "2", PIPELINE_RETRY_SECONDS: "1" };
@@ -47,7 +67,7 @@ try {
     providerPort: options.providerPort,
     wranglerOutput: "inherit",
     deliveryWebhooks: true,
-    ...(options.mailApiUrl === undefined ? {} : { mailApiUrl: options.mailApiUrl }),
+    ...(mailApiUrl === undefined ? {} : { mailApiUrl }),
     ...(options.fastRetries ? { deliverVars: FAST_RETRY_VARS } : {}),
   });
 } catch (error) {

@@ -27,6 +27,7 @@ import {
 } from "@notepipe/local-provider";
 import { DEV_ENROLL_SECRETS, DEV_TOKEN_SECRETS } from "@notepipe/token";
 import { devVarsLine, ensureDevVars, exampleDevVars, ROOT, readDevVars } from "./dev-vars.ts";
+import { isHttpUrl, isLocalProviderUrl } from "./mail-target.ts";
 
 export const DEFAULT_INGEST_PORT = 8787;
 const CONFIGS = { ingest: "wrangler.ingest.toml", deliver: "wrangler.deliver.toml" } as const;
@@ -41,10 +42,11 @@ export interface StackOptions {
   /** The local provider's port; 0 picks a free one. Default 8788. */
   providerPort?: number;
   /**
-   * Where the deliver Worker sends (its MAIL_API_URL). Default: `.dev.vars`'s MAIL_API_URL. A URL on
-   * this machine (127.0.0.1, localhost) means the local provider, started on `providerPort`; any
-   * other is a real or staging API, and the local provider is not started. Throwaway stacks always
-   * use the local provider.
+   * Where the deliver Worker sends (its MAIL_API_URL). Default: `.dev.vars`'s MAIL_API_URL, or for a
+   * throwaway stack the local provider. Only the local provider's own URL,
+   * `http://127.0.0.1:<providerPort>` (or `localhost` at that port), starts it; any other URL, on
+   * this machine or not, is where deliver sends (a mock of your own, a staging or the real API), and
+   * the local provider is not started (mail-target.ts).
    */
   mailApiUrl?: string;
   /** Overrides of the deliver Worker's `[vars]` (a key it does not declare is ignored by wrangler). */
@@ -90,7 +92,7 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-/** A throwaway stack: deliver always sends to the local provider, which it started. */
+/** A stack that sends to the local provider, which it started: a throwaway one without `mailApiUrl`. */
 export type LocalStack = Stack & { provider: RunningLocalProvider; providerUrl: string };
 
 /** A failure to start, with what wrangler said if it said anything. */
@@ -107,15 +109,6 @@ export class StackError extends Error {
  */
 export function devTokenSecretsJson(): string {
   return readDevVars().TOKEN_SECRETS ?? DEV_TOKEN_SECRETS;
-}
-
-/** Whether deliver's mail API is on this machine, where the local provider stands in for it. */
-function isLoopback(url: string): boolean {
-  try {
-    return ["127.0.0.1", "localhost", "[::1]"].includes(new URL(url).hostname);
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -214,7 +207,9 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
  * await fetch(`${stack.ingestUrl}/v1/notes`, { method: "POST", body: frame, headers });
  * await stack.stop();
  */
-export async function startStack(options: StackOptions & { ephemeral: true }): Promise<LocalStack>;
+export async function startStack(
+  options: StackOptions & { ephemeral: true; mailApiUrl?: undefined },
+): Promise<LocalStack>;
 export async function startStack(options?: StackOptions): Promise<Stack>;
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const ingestPort = options.ingestPort === 0 ? await freePort() : (options.ingestPort ?? DEFAULT_INGEST_PORT);
@@ -225,20 +220,25 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   // A throwaway stack runs with the shipped dev secrets, whatever the user put in .dev.vars.
   if (!ephemeral) ensureDevVars();
   const devVars: Record<string, string | undefined> = ephemeral ? exampleDevVars() : readDevVars();
-  // Where deliver sends: the caller's choice, else .dev.vars. On this machine, the local provider.
-  const mailApiUrl = ephemeral ? undefined : (options.mailApiUrl ?? devVars.MAIL_API_URL);
-  const remote = mailApiUrl !== undefined && mailApiUrl !== "" && !isLoopback(mailApiUrl);
+  // Where deliver sends: the caller's choice, else .dev.vars (which a throwaway stack does not read).
+  const providerPort = options.providerPort ?? DEFAULT_PROVIDER_PORT;
+  const mailApiUrl = options.mailApiUrl ?? (ephemeral ? undefined : devVars.MAIL_API_URL);
+  const elsewhere =
+    mailApiUrl !== undefined && mailApiUrl !== "" && !isLocalProviderUrl(mailApiUrl, providerPort) ? mailApiUrl : null;
+  if (elsewhere !== null && !isHttpUrl(elsewhere)) {
+    throw new StackError(`MAIL_API_URL "${elsewhere}" is not an http(s) URL, which deliver needs.`);
+  }
   const mailApiKey = devVars.MAIL_API_KEY ?? DEFAULT_API_KEY;
   const tokenSecrets = devVars.TOKEN_SECRETS ?? DEV_TOKEN_SECRETS;
   const ingestUrl = `http://127.0.0.1:${ingestPort}`;
 
   let provider: RunningLocalProvider | null = null;
   try {
-    if (!remote)
+    if (elsewhere === null)
       provider = await startLocalProvider({
         ...options.provider,
         apiKeys: [mailApiKey],
-        port: options.providerPort ?? DEFAULT_PROVIDER_PORT,
+        port: providerPort,
         // Delivery events go to ingest, which forwards /webhooks/* to deliver; until wrangler is up
         // they are retried like any event the receiver did not take.
         ...(options.deliveryWebhooks
@@ -254,13 +254,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           : {}),
       });
   } catch (error) {
-    const port = options.providerPort ?? DEFAULT_PROVIDER_PORT;
-    throw new StackError(`The local provider cannot listen on port ${port}: ${(error as Error).message}`);
+    throw new StackError(`The local provider cannot listen on port ${providerPort}: ${(error as Error).message}`);
   }
 
   const deliverVars = options.deliverVars ?? {};
   const stackDir = join(ROOT, ".wrangler", "stacks", String(ingestPort));
-  const target = provider?.url ?? (mailApiUrl as string);
+  const target = provider?.url ?? (elsewhere as string);
   const usesCopies = ephemeral || devVars.MAIL_API_URL !== target || Object.keys(deliverVars).length > 0;
   let configs: { ingest: string; deliver: string } = {
     ingest: join(ROOT, CONFIGS.ingest),
