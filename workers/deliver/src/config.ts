@@ -4,12 +4,21 @@
  */
 
 import { MAX_FRAME_BYTES } from "@notepipe/frame";
-import { MAX_DELAY_SECONDS, type RetrySettings } from "./backoff.ts";
+import deliverPackage from "../package.json" with { type: "json" };
+import { MAX_DELAY_SECONDS, type RetrySettings } from "./queue/backoff.ts";
 import { postmarkProvider } from "./providers/postmark.ts";
 import type { MailProvider, SendSettings } from "./providers/provider.ts";
 import { resendProvider } from "./providers/resend.ts";
 
 const PROVIDERS: Record<string, MailProvider> = { resend: resendProvider, postmark: postmarkProvider };
+
+/** What every provider request says it is, unless MAIL_USER_AGENT says otherwise. */
+export const DEFAULT_USER_AGENT = `notepipe/${deliverPackage.version}`;
+/**
+ * A header value fetch sends as it is: visible ASCII and inner spaces (RFC 9110 §5.5 allows more,
+ * but a proxy in front of an API may not), at most 256 characters.
+ */
+const USER_AGENT = /^[\x21-\x7e](?:[\x20-\x7e]{0,254}[\x21-\x7e])?$/;
 
 export interface DeliverConfig {
   provider: MailProvider;
@@ -27,6 +36,7 @@ const CONFIG_KEYS = [
   "MAIL_API_KEY",
   "MAIL_FROM",
   "MAIL_SUBJECT",
+  "MAIL_USER_AGENT",
   "MAIL_TIMEOUT_SECONDS",
   "RETRY_BASE_SECONDS",
   "RETRY_MAX_SECONDS",
@@ -76,6 +86,10 @@ function parseConfig(env: ConfigSource): ConfigResult {
   // The secret's value never goes into a message.
   if (!env.MAIL_API_KEY) return { ok: false, problem: "The MAIL_API_KEY secret is not set." };
   if (!env.MAIL_FROM?.trim()) return { ok: false, problem: "MAIL_FROM is empty." };
+  const userAgent = env.MAIL_USER_AGENT?.trim() || DEFAULT_USER_AGENT;
+  if (!USER_AGENT.test(userAgent)) {
+    return { ok: false, problem: "MAIL_USER_AGENT must be 1 to 256 visible ASCII characters, such as notepipe/1.0." };
+  }
   const seconds = {} as Record<(typeof SECONDS_KEYS)[number], number>;
   for (const key of SECONDS_KEYS) {
     const value = Number(env[key]);
@@ -102,6 +116,7 @@ function parseConfig(env: ConfigSource): ConfigResult {
         apiKey: env.MAIL_API_KEY,
         fromJson: JSON.stringify(env.MAIL_FROM),
         subjectJson: JSON.stringify(env.MAIL_SUBJECT ?? ""),
+        userAgent,
         timeoutMs: seconds.MAIL_TIMEOUT_SECONDS * 1000,
       },
       retry: {

@@ -78,6 +78,20 @@ describe("a request refused as a whole: every email gets the same outcome", () =
     }
   });
 
+  it("reads a 403 without Resend's JSON as Cloudflare refusing the request before the API saw it", () => {
+    // What Cloudflare answers a request without a User-Agent (https://resend.com/docs/knowledge-base/403-error-1010).
+    for (const body of ["error code: 1010", "<html><title>Access denied</title><h1>Error 1010</h1></html>"]) {
+      expect(classifyResendResponse(reply(403, body), 2)).toEqual(
+        Array.from({ length: 2 }, () => ({
+          kind: "failed",
+          code: "request_invalid",
+          detail:
+            "Refused in front of the API, before it saw the request (Cloudflare error 1010); a missing User-Agent gets error 1010: check MAIL_USER_AGENT.",
+        })),
+      );
+    }
+  });
+
   it("masks the address Resend's testing-only 403 names", () => {
     const message =
       "You can only send testing emails to your own email address (owner@example.com). To send emails to other recipients, please verify a domain at resend.com/domains, and change the `from` address to an email using this domain.";

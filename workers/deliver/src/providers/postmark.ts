@@ -6,7 +6,7 @@
  * keys. Codes: https://postmarkapp.com/developer/api/overview#error-codes.
  */
 
-import { accepted, failed, providerDetail, type SendOutcome } from "../outcomes.ts";
+import { accepted, failed, providerDetail, type SendOutcome } from "../queue/outcomes.ts";
 import { isRecord, type MailProvider, type OutgoingEmail, type ProviderReply, parseJson } from "./provider.ts";
 
 export const postmarkProvider: MailProvider = {
@@ -46,7 +46,14 @@ export function classifyPostmarkResponse(reply: ProviderReply, emailCount: numbe
   if (status >= 500) outcome = failed("provider_unavailable", bodyDetail(json), reply.retryAfterSeconds);
   else if (status === 429) outcome = failed("rate_limited", bodyDetail(json), reply.retryAfterSeconds);
   else if (status === 401) outcome = failed("auth_failed", bodyDetail(json));
-  else if (isRecord(json) && typeof json.ErrorCode === "number") {
+  else if (status === 415) {
+    // "Check that the documented request headers are being passed (Content-Type and Accept)"
+    // (https://postmarkapp.com/updates/changes-to-email-api-validation-action-may-be-required).
+    outcome = failed("request_invalid", "HTTP 415: Postmark refused the request's Content-Type or Accept header.");
+  } else if (status === 413) {
+    // 10 MB a message, 50 MB a batch (https://postmarkapp.com/developer/api/overview#response-codes).
+    outcome = failed("request_invalid", "HTTP 413: the request is over Postmark's size limit.");
+  } else if (isRecord(json) && typeof json.ErrorCode === "number") {
     outcome = classifyErrorCode(json.ErrorCode, providerDetail(json.Message), "request");
   } else outcome = failed("unexpected_response", `HTTP ${status}`);
   return Array.from({ length: emailCount }, () => outcome);

@@ -3,8 +3,8 @@
  * the batch body, POST it with a timeout, and turn whatever comes back into one outcome per email.
  */
 
-import { parseRetryAfter } from "../backoff.ts";
-import { failed, providerDetail, type SendOutcome } from "../outcomes.ts";
+import { parseRetryAfter } from "../queue/backoff.ts";
+import { failed, providerDetail, type SendOutcome } from "../queue/outcomes.ts";
 import { paceRequest, rememberRateLimit } from "./pace.ts";
 
 /** One note as an email. Every field is structurally safe inside JSON quotes (see `emailJson`). */
@@ -49,6 +49,13 @@ export interface MailProvider {
 export interface SendSettings extends MailText {
   apiUrl: string;
   apiKey: string;
+  /**
+   * Sent on every request. Resend refuses a request without one with a 403 before it reaches the
+   * API ("All API requests must include a User-Agent header",
+   * https://resend.com/docs/api-reference/introduction#user-agent), and a Worker's fetch sends none
+   * unless the code sets one.
+   */
+  userAgent: string;
   timeoutMs: number;
 }
 
@@ -78,7 +85,7 @@ export async function sendEmails(
  */
 export async function postBatch(
   provider: MailProvider,
-  settings: Pick<SendSettings, "apiUrl" | "apiKey" | "timeoutMs">,
+  settings: Pick<SendSettings, "apiUrl" | "apiKey" | "userAgent" | "timeoutMs">,
   body: string,
   requestKey: string,
   emailCount: number,
@@ -90,7 +97,7 @@ export async function postBatch(
   try {
     const response = await fetch(url, {
       method: "POST",
-      headers: provider.headers(settings.apiKey, requestKey),
+      headers: { ...provider.headers(settings.apiKey, requestKey), "user-agent": settings.userAgent },
       body,
       // A redirect would turn the POST into a GET elsewhere: a wrong MAIL_API_URL must fail loudly.
       redirect: "manual",

@@ -5,7 +5,7 @@
  * address does not hold back 99 notes. Error names: https://resend.com/docs/api-reference/errors.
  */
 
-import { accepted, failed, providerDetail, type SendOutcome } from "../outcomes.ts";
+import { accepted, failed, providerDetail, type SendOutcome } from "../queue/outcomes.ts";
 import { isRecord, type MailProvider, type OutgoingEmail, type ProviderReply, parseJson } from "./provider.ts";
 
 export const resendProvider: MailProvider = {
@@ -41,8 +41,21 @@ export function classifyResendResponse(reply: ProviderReply, emailCount: number)
   if (reply.status >= 200 && reply.status < 300) return mapPermissiveBatch(json, emailCount);
   const name = isRecord(json) && typeof json.name === "string" ? json.name : "";
   const detail = isRecord(json) ? providerDetail(json.message) : undefined;
-  const outcome = classifyResendError(reply.status, name, detail, reply.retryAfterSeconds);
+  const outcome =
+    reply.status === 403 && name === ""
+      ? failed("request_invalid", edgeRefusalDetail(reply.body))
+      : classifyResendError(reply.status, name, detail, reply.retryAfterSeconds);
   return Array.from({ length: emailCount }, () => outcome);
+}
+
+/**
+ * A 403 without Resend's JSON came from Cloudflare in front of the API, which never saw the request:
+ * error 1010 is its answer to a request without a User-Agent
+ * (https://resend.com/docs/knowledge-base/403-error-1010). No note is at fault, and neither is the key.
+ */
+function edgeRefusalDetail(body: string): string {
+  const code = /\b(?:error code:?|error)\s*(1\d{3})\b/i.exec(body)?.[1];
+  return `Refused in front of the API, before it saw the request (Cloudflare error ${code ?? "page"}); a missing User-Agent gets error 1010: check MAIL_USER_AGENT.`;
 }
 
 function classifyResendError(status: number, name: string, detail: string | undefined, retryAfter: number | null) {
