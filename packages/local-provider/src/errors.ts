@@ -2,12 +2,14 @@
  * The local provider's one error type, and the one place that turns it into the body the real API
  * would send: Resend's `{statusCode, name, message}` (https://resend.com/docs/api-reference/errors),
  * Postmark's `{ErrorCode, Message}` (https://postmarkapp.com/developer/api/overview#error-codes), an
- * edge proxy's HTML page for 502/503 (neither API answers those itself), or notepipe's
+ * edge proxy's HTML page for 502/503 (neither API answers those itself), Cloudflare's plain-text 1010
+ * for a Resend request without a User-Agent (resend-contract.ts), or notepipe's
  * `{error, message}` on the control and inbox routes. A new error is one line in {@link ERRORS}.
  */
 
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { CLOUDFLARE_1010_BODY } from "./resend-contract.ts";
 
 /** Which contract a route speaks; set by each router so errors take that contract's shape. */
 export type Api = "resend" | "postmark" | "control";
@@ -22,11 +24,22 @@ interface ErrorSpec {
   message: string;
   /** Postmark's wording where it differs from Resend's. */
   postmarkMessage?: string;
-  /** Sent as an edge proxy's HTML page whatever the API: the request never reached the API. */
-  edge?: true;
+  /**
+   * Sent by what stands in front of the API, whatever the API: an HTML page (a load balancer's
+   * 502/503) or plain text (Cloudflare's 1010 to a client that does not ask for HTML). The request
+   * never reached the API.
+   */
+  edge?: "html" | "text";
 }
 
 export const ERRORS = {
+  browser_signature_banned: {
+    resend: [403, ""],
+    postmark: [403, null],
+    control: 403,
+    message: CLOUDFLARE_1010_BODY,
+    edge: "text",
+  },
   missing_api_key: {
     resend: [401, "missing_api_key"],
     postmark: [401, 10],
@@ -53,7 +66,26 @@ export const ERRORS = {
     control: 403,
     message: "The sender's domain is not verified. Add and verify the domain first.",
   },
+  unsupported_media_type: {
+    resend: [400, "validation_error"],
+    postmark: [415, null],
+    control: 415,
+    message: "The request body must be JSON, sent with `Content-Type: application/json`.",
+    postmarkMessage: "Unsupported Media Type",
+  },
+  payload_too_large: {
+    resend: [413, "validation_error"],
+    postmark: [413, null],
+    control: 413,
+    message: "Payload Too Large",
+  },
   invalid_json: { resend: [400, "validation_error"], postmark: [422, 402], control: 400, message: "Invalid JSON." },
+  incompatible_json: {
+    resend: [422, "validation_error"],
+    postmark: [422, 403],
+    control: 400,
+    message: "Invalid request field(s).",
+  },
   missing_required_field: {
     resend: [422, "missing_required_field"],
     postmark: [422, 300],
@@ -114,13 +146,13 @@ export const ERRORS = {
     control: 500,
     message: "An unexpected error occurred.",
   },
-  bad_gateway: { resend: [502, ""], postmark: [502, null], control: 502, message: "Bad Gateway", edge: true },
+  bad_gateway: { resend: [502, ""], postmark: [502, null], control: 502, message: "Bad Gateway", edge: "html" },
   service_unavailable: {
     resend: [503, ""],
     postmark: [503, null],
     control: 503,
     message: "Service Temporarily Unavailable",
-    edge: true,
+    edge: "html",
   },
   not_found: {
     resend: [404, "not_found"],
@@ -164,7 +196,8 @@ export function errorResponse(c: Context, api: Api, error: ProviderError): Respo
   const spec: ErrorSpec = ERRORS[error.code];
   const status = statusOf(error.code, api);
   for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
-  if (spec.edge) {
+  if (spec.edge === "text") return c.text(spec.message, status);
+  if (spec.edge === "html") {
     // What nginx or a cloud load balancer sends: HTML, no JSON a client could lean on.
     return c.html(
       `<html><head><title>${status} ${spec.message}</title></head><body><h1>${spec.message}</h1></body></html>`,

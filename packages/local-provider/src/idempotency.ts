@@ -8,8 +8,10 @@
  * validation sent nothing, so its key stays free and a retry is processed afresh.
  */
 
-export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
-export const MAX_IDEMPOTENCY_KEY_CHARS = 256;
+import { RESEND_LIMITS } from "./resend-contract.ts";
+
+export const IDEMPOTENCY_TTL_MS = RESEND_LIMITS.idempotencyWindowMs;
+export const MAX_IDEMPOTENCY_KEY_CHARS = RESEND_LIMITS.idempotencyKeyChars;
 
 export interface StoredResponse {
   status: number;

@@ -1,4 +1,5 @@
 export { createLocalProvider, type LocalProvider } from "./app.ts";
+export * from "./contracts.ts";
 export { ERRORS, type ErrorCode, ProviderError } from "./errors.ts";
 export {
   type FaultDecision,

@@ -9,16 +9,16 @@
 import { Hono } from "hono";
 import { ProviderError } from "./errors.ts";
 import { type InboxEmail, noteIdOf } from "./inbox.ts";
+import { POSTMARK_ERROR_CODES, POSTMARK_LIMITS } from "./postmark-contract.ts";
 import { mailboxAddress, refusalReason } from "./recipients.ts";
 import { countSend, processSend, readJson, type SendResult, sendGuard } from "./send-pipeline.ts";
 import type { ProviderEnv, ProviderState } from "./state.ts";
 
-export const POSTMARK_MAX_BATCH = 500;
-/** "Maximum of 50 recipients allowed per email message" (Postmark's ErrorCode 300). */
-const MAX_RECIPIENTS = 50;
+export const POSTMARK_MAX_BATCH = POSTMARK_LIMITS.messagesPerBatch;
 /** Postmark's code for a recipient it will not send to (hard bounce, complaint, suppression). */
-const INACTIVE_RECIPIENT = 406;
-const INVALID_EMAIL_REQUEST = 300;
+const INACTIVE_RECIPIENT = POSTMARK_ERROR_CODES.inactiveRecipient;
+const INVALID_EMAIL_REQUEST = POSTMARK_ERROR_CODES.invalidEmailRequest;
+const encoder = new TextEncoder();
 
 type MessageResult =
   | { ErrorCode: 0; Message: "OK"; MessageID: string; SubmittedAt: string; To: string }
@@ -39,14 +39,18 @@ function invalid(message: string, to?: unknown): MessageResult {
 /** Checks one message as Postmark does, and puts it in the inbox's shape. */
 export function checkPostmarkMessage(input: unknown): Checked {
   if (!isRecord(input)) return invalid("Each message must be a JSON object.");
-  const { From, To, Subject, TextBody, HtmlBody, Headers, Metadata } = input;
+  const { From, To, Cc, Bcc, Subject, TextBody, HtmlBody, Headers, Metadata, Tag } = input;
   if (typeof From !== "string" || mailboxAddress(From) === null) {
     return invalid("The 'From' address is missing or is not a valid address.", To);
   }
   if (typeof To !== "string" || To.trim() === "") return invalid("Provide a 'To' address.", To);
   const mailboxes = To.split(",");
-  if (mailboxes.length > MAX_RECIPIENTS) {
-    return invalid(`A message has at most ${MAX_RECIPIENTS} recipients.`, To);
+  const copies = [Cc, Bcc].reduce<number>(
+    (count, field) => count + (typeof field === "string" ? field.split(",").length : 0),
+    0,
+  );
+  if (mailboxes.length + copies > POSTMARK_LIMITS.recipientsPerMessage) {
+    return invalid(`Maximum of ${POSTMARK_LIMITS.recipientsPerMessage} recipients allowed per email message.`, To);
   }
   const recipients: string[] = [];
   for (const mailbox of mailboxes) {
@@ -59,6 +63,20 @@ export function checkPostmarkMessage(input: unknown): Checked {
   if (Subject !== undefined && typeof Subject !== "string") return invalid("'Subject' must be a string.", To);
   if (typeof TextBody !== "string" && typeof HtmlBody !== "string") {
     return invalid("Provide either email TextBody or HtmlBody or both.", To);
+  }
+  for (const [name, body] of [
+    ["TextBody", TextBody],
+    ["HtmlBody", HtmlBody],
+  ] as const) {
+    if (typeof body === "string" && encoder.encode(body).byteLength > POSTMARK_LIMITS.bodyBytes) {
+      return invalid(`'${name}' is over ${POSTMARK_LIMITS.bodyBytes} bytes.`, To);
+    }
+  }
+  if (encoder.encode(JSON.stringify(input)).byteLength > POSTMARK_LIMITS.messageBytes) {
+    return invalid(`The message is over ${POSTMARK_LIMITS.messageBytes} bytes.`, To);
+  }
+  if (Tag !== undefined && (typeof Tag !== "string" || Tag.length > POSTMARK_LIMITS.tagChars)) {
+    return invalid(`'Tag' must be a string of at most ${POSTMARK_LIMITS.tagChars} characters.`, To);
   }
   const headers: Record<string, string> = {};
   if (Headers !== undefined) {
@@ -100,8 +118,15 @@ export function postmarkApi(state: ProviderState): Hono<ProviderEnv> {
 
   api.post("/email/batch", countSend(state, "postmark"), sendGuard(state, "postmark"), async (c) => {
     const { raw, value } = await readJson(c);
+    if (encoder.encode(raw).byteLength > POSTMARK_LIMITS.batchBytes) throw new ProviderError("payload_too_large");
     return processSend(c, state, undefined, ["POST /email/batch", raw], (): SendResult => {
-      if (!Array.isArray(value) || value.length === 0) {
+      if (!Array.isArray(value)) {
+        throw new ProviderError(
+          "incompatible_json",
+          "Invalid request field(s): the body must be a JSON array of messages.",
+        );
+      }
+      if (value.length === 0) {
         throw new ProviderError("validation_error", "The request body must be a non-empty JSON array of messages.");
       }
       if (value.length > POSTMARK_MAX_BATCH) {

@@ -1,6 +1,6 @@
 /**
- * Resend's rate limit: by default 2 requests per second, counted per API key, in one-second
- * windows (https://resend.com/docs/api-reference/rate-limit). Every answer carries
+ * Resend's rate limit: by default 5 requests per second per team (resend-contract.ts,
+ * `rate-limit`), counted here per API key, in one-second windows. Every answer carries
  * `ratelimit-limit`, `ratelimit-remaining` and `ratelimit-reset`; a 429 adds `retry-after`.
  */
 

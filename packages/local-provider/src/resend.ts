@@ -10,14 +10,14 @@ import { Hono } from "hono";
 import { type ErrorCode, ProviderError } from "./errors.ts";
 import { type InboxEmail, noteIdOf } from "./inbox.ts";
 import { mailboxAddress, refusalReason } from "./recipients.ts";
+import { RESEND_BATCH_UNSUPPORTED_FIELDS, RESEND_LIMITS } from "./resend-contract.ts";
 import { countSend, processSend, readJson, type SendResult, sendGuard } from "./send-pipeline.ts";
 import type { ProviderEnv, ProviderState } from "./state.ts";
 
-export const RESEND_MAX_BATCH = 100;
-/** Resend's limit on `to` (https://resend.com/docs/api-reference/emails/send-email). */
-const MAX_RECIPIENTS = 50;
-/** Tag names and values: ASCII letters, digits, `_` and `-`, at most 256 characters. */
-const TAG_PART = /^[A-Za-z0-9_-]{1,256}$/;
+export const RESEND_MAX_BATCH = RESEND_LIMITS.emailsPerBatch;
+const MAX_RECIPIENTS = RESEND_LIMITS.recipientsPerEmail;
+/** Tag names and values: ASCII letters, digits, `_` and `-` (resend-contract.ts, `tags`). */
+const TAG_PART = new RegExp(`^[A-Za-z0-9_-]{1,${RESEND_LIMITS.tagPartChars}}$`);
 const REQUIRED_FIELDS = ["from", "to", "subject"] as const;
 
 type Checked = { ok: true; email: Omit<InboxEmail, "id" | "receivedAt" | "idempotencyKey"> } | CheckFailure;
@@ -106,6 +106,15 @@ export function checkResendEmail(input: unknown): Checked {
   };
 }
 
+/** An email of a batch: as {@link checkResendEmail}, less the fields a batch does not take. */
+function checkBatchEmail(input: unknown): Checked {
+  const unsupported = isRecord(input) ? RESEND_BATCH_UNSUPPORTED_FIELDS.find((field) => field in input) : undefined;
+  if (unsupported !== undefined) {
+    return fail("validation_error", `The \`${unsupported}\` field is not supported in a batch.`);
+  }
+  return checkResendEmail(input);
+}
+
 export function resendApi(state: ProviderState): Hono<ProviderEnv> {
   const api = new Hono<ProviderEnv>();
 
@@ -147,7 +156,7 @@ export function resendApi(state: ProviderState): Hono<ProviderEnv> {
           `A batch holds at most ${RESEND_MAX_BATCH} emails; this one has ${value.length}.`,
         );
       }
-      const checked = value.map(checkResendEmail);
+      const checked = value.map(checkBatchEmail);
       if (mode === "strict") {
         const index = checked.findIndex((result) => !result.ok);
         const failure = checked[index];

@@ -1,7 +1,9 @@
 /**
  * What happens to every send request, Resend or Postmark, in the order the real APIs do it:
- * counting, the API key, an account-wide refusal (`reject` fault), the rate limit, then the
- * injected transient faults. The route then processes the request through {@link processSend},
+ * counting, what stands in front of the API (Resend's Cloudflare refuses a request without a
+ * User-Agent), the API key, the media types, an account-wide refusal (`reject` fault), the rate
+ * limit, then the injected transient faults. The order of the key and media-type checks is not
+ * documented by either provider. The route then processes the request through {@link processSend},
  * which holds the idempotency key while the injected latency or hang runs.
  */
 
@@ -56,11 +58,15 @@ export function countSend(state: ProviderState, api: SendApi): MiddlewareHandler
  */
 export function sendGuard(state: ProviderState, api: SendApi): MiddlewareHandler<ProviderEnv> {
   return async (c, next) => {
+    // Cloudflare answers before Resend sees the request (resend-contract.ts, `user-agent`).
+    if (api === "resend" && !c.req.header("user-agent")?.trim()) throw new ProviderError("browser_signature_banned");
     const key = apiKeyOf(c, api);
     if (key === undefined) throw new ProviderError("missing_api_key");
     // A local stand-in holding a dev key: a Set lookup is enough, no timing attack to defend against.
     if (!state.apiKeys.has(key)) throw new ProviderError("invalid_api_key");
     c.set("apiKey", key);
+    if (!isJson(c.req.header("content-type"))) throw new ProviderError("unsupported_media_type");
+    if (api === "postmark" && !acceptsJson(c.req.header("accept"))) throw new ProviderError("unsupported_media_type");
 
     const reject = state.faults.current.reject;
     if (reject !== null) throw new ProviderError(reject);
@@ -90,6 +96,20 @@ export function sendGuard(state: ProviderState, api: SendApi): MiddlewareHandler
     c.set("fault", fault);
     await next();
   };
+}
+
+function isJson(contentType: string | undefined): boolean {
+  return contentType !== undefined && /^\s*application\/json\s*(?:;|$)/i.test(contentType);
+}
+
+/** Whether an Accept header admits `application/json` (by name, `application/*` or `*\/*`). */
+function acceptsJson(accept: string | undefined): boolean {
+  if (accept === undefined) return false;
+  return accept.split(",").some((range) => {
+    const [type = "", ...parameters] = range.split(";").map((part) => part.trim().toLowerCase());
+    const refused = parameters.some((parameter) => /^q=0(?:\.0{0,3})?$/.test(parameter));
+    return !refused && (type === "application/json" || type === "application/*" || type === "*/*");
+  });
 }
 
 /** A send's answer, kept as text so that an idempotent replay is byte for byte the same. */

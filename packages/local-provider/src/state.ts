@@ -9,17 +9,18 @@ import { type FaultDecision, FaultInjector, type FaultsInput, faultsSchema, type
 import { IdempotencyStore } from "./idempotency.ts";
 import { Inbox } from "./inbox.ts";
 import { RateLimiter } from "./rate-limit.ts";
+import { RESEND_LIMITS } from "./resend-contract.ts";
 import { type WebhookOptions, WebhookSender } from "./webhooks.ts";
 
 /** The key `.dev.vars.example` gives the deliver Worker as `MAIL_API_KEY`. */
 export const DEFAULT_API_KEY = "re_local_notepipe_dev";
-/** Resend's default (https://resend.com/docs/api-reference/rate-limit). */
-export const DEFAULT_RATE_LIMIT_PER_SECOND = 2;
+/** Resend's default, per team (resend-contract.ts, `rate-limit`); one API key is one team here. */
+export const DEFAULT_RATE_LIMIT_PER_SECOND = RESEND_LIMITS.requestsPerSecond;
 
 export interface LocalProviderOptions {
   /** API keys (Resend) and server tokens (Postmark) it accepts; default {@link DEFAULT_API_KEY}. */
   apiKeys?: readonly string[];
-  /** Requests per second per key; 0 turns the limit off. Default 2. */
+  /** Requests per second per key; 0 turns the limit off. Default 5. */
   rateLimitPerSecond?: number;
   /** Faults from the start, as `POST /_control/faults` takes them. */
   faults?: FaultsInput;

@@ -3,30 +3,39 @@ import { createLocalProvider } from "../src/index.ts";
 import { manualClock, postJson, postmarkMessage, postPostmark, postResend, resendEmail } from "./requests.ts";
 
 describe("rate limit", () => {
-  it("allows 2 requests per second per key by default and answers the third 429 with Resend's headers", async () => {
+  it("allows 5 requests per second per key by default and answers the sixth 429 with Resend's headers", async () => {
     const clock = manualClock();
     const { app, state } = createLocalProvider({ now: clock.now });
     const first = await postResend(app, "/emails", resendEmail());
     expect(first.status).toBe(200);
     expect(
       ["ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"].map((name) => first.headers.get(name)),
-    ).toEqual(["2", "1", "1"]);
+    ).toEqual(["5", "4", "1"]);
     clock.advance(400);
-    expect((await postResend(app, "/emails", resendEmail())).status).toBe(200);
+    for (let i = 0; i < 4; i++) expect((await postResend(app, "/emails", resendEmail())).status).toBe(200);
     clock.advance(100);
-    const third = await postResend(app, "/emails", resendEmail());
-    expect(third.status).toBe(429);
-    expect(third.headers.get("retry-after")).toBe("1");
-    expect(third.headers.get("ratelimit-remaining")).toBe("0");
-    expect(await third.json()).toEqual({
+    const sixth = await postResend(app, "/emails", resendEmail());
+    expect(sixth.status).toBe(429);
+    expect(sixth.headers.get("retry-after")).toBe("1");
+    expect(sixth.headers.get("ratelimit-remaining")).toBe("0");
+    expect(await sixth.json()).toEqual({
       statusCode: 429,
       name: "rate_limit_exceeded",
-      message: "Too many requests. You can only make 2 requests per second. See the rate limit response headers.",
+      message: "Too many requests. You can only make 5 requests per second. See the rate limit response headers.",
     });
-    expect(state.inbox.size).toBe(2);
+    expect(state.inbox.size).toBe(5);
 
     clock.advance(500);
     expect((await postResend(app, "/emails", resendEmail())).status).toBe(200);
+  });
+
+  it("does not count a request Resend's edge refused for want of a User-Agent", async () => {
+    const clock = manualClock();
+    const { app } = createLocalProvider({ now: clock.now, rateLimitPerSecond: 1 });
+    expect((await postResend(app, "/emails", resendEmail(), { "user-agent": "" })).status).toBe(403);
+    const res = await postResend(app, "/emails", resendEmail());
+    expect(res.status).toBe(200);
+    expect(res.headers.get("ratelimit-remaining")).toBe("0");
   });
 
   it("counts each API key on its own", async () => {

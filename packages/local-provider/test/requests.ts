@@ -5,6 +5,8 @@ import { DEFAULT_API_KEY } from "../src/index.ts";
 import type { ProviderEnv } from "../src/state.ts";
 
 export const NOTE_ID = "3b241101-e2bb-4255-8caf-4136c566a962";
+/** What deliver sends: Resend's edge refuses a request without a User-Agent. */
+export const USER_AGENT = "notepipe/1.0.0";
 
 type App = Hono<ProviderEnv>;
 
@@ -44,7 +46,12 @@ export async function postResend(
 ): Promise<Response> {
   return app.request(path, {
     method: "POST",
-    headers: { authorization: `Bearer ${DEFAULT_API_KEY}`, "content-type": "application/json", ...headers },
+    headers: {
+      authorization: `Bearer ${DEFAULT_API_KEY}`,
+      "content-type": "application/json",
+      "user-agent": USER_AGENT,
+      ...headers,
+    },
     body: typeof body === "string" ? body : JSON.stringify(body),
     ...(signal === undefined ? {} : { signal }),
   });
@@ -53,7 +60,12 @@ export async function postResend(
 export async function postPostmark(app: App, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
   return app.request("/email/batch", {
     method: "POST",
-    headers: { "x-postmark-server-token": DEFAULT_API_KEY, "content-type": "application/json", ...headers },
+    headers: {
+      "x-postmark-server-token": DEFAULT_API_KEY,
+      accept: "application/json",
+      "content-type": "application/json",
+      ...headers,
+    },
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
 }

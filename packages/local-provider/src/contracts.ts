@@ -1,0 +1,17 @@
+/**
+ * The providers' documented contracts as data, importable wherever fetch runs (a Worker's tests
+ * too): no Node module below this file.
+ */
+
+export { type ContractRow, contractTableCells } from "./contract.ts";
+export {
+  POSTMARK_CONTRACT,
+  POSTMARK_ERROR_CODES,
+  POSTMARK_LIMITS,
+} from "./postmark-contract.ts";
+export {
+  CLOUDFLARE_1010_BODY,
+  RESEND_BATCH_UNSUPPORTED_FIELDS,
+  RESEND_CONTRACT,
+  RESEND_LIMITS,
+} from "./resend-contract.ts";
