@@ -330,7 +330,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       killGroup(child, "SIGKILL");
       process.off("exit", killOnExit);
       if (child.connected) child.disconnect();
-      await provider?.close();
+      // A test of a provider outage may have closed it already (`stack.provider.close()`).
+      await provider?.close().catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== "ERR_SERVER_NOT_RUNNING") throw error;
+      });
       if (ephemeral) rmSync(stackDir, { recursive: true, force: true });
     })();
     return stopping;
