@@ -115,7 +115,7 @@ export const CLIENT_POLLS_PER_NOTE = 2;
 
 /**
  * The Cron Trigger's fixed cost a day: 288 runs (every 5 minutes), each one `behind` and one
- * `prune` ledger request (workers/deliver/src/repair.ts); it writes to KV only what KV refused.
+ * `prune` ledger request (workers/deliver/src/status/repair.ts); it writes to KV only what KV refused.
  */
 export const CRON_LEDGER_REQUESTS_PER_DAY = 288 * 2;
 const CRON_RUNS_PER_DAY = 288;

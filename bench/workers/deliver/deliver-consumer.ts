@@ -4,7 +4,7 @@
  * in-isolate stubs of stub-bindings.ts for its ledger, KV and queues.
  */
 
-import { deliverNotes } from "../../../workers/deliver/src/deliver-notes.ts";
+import { deliverNotes } from "../../../workers/deliver/src/queue/deliver-notes.ts";
 import { stubbedEnv } from "./stub-bindings.ts";
 
 let env: Env | undefined;

@@ -11,7 +11,7 @@
  */
 
 import type { StatusRecord } from "@notepipe/pipeline";
-import type { DeliveryLedger } from "../../../workers/deliver/src/store/ledger.ts";
+import type { DeliveryLedger } from "../../../workers/deliver/src/ledger/ledger.ts";
 import type {
   BehindRecord,
   ClaimDecision,
@@ -21,7 +21,7 @@ import type {
   ReplayStart,
   SettleInput,
   SettleResult,
-} from "../../../workers/deliver/src/store/ledger-types.ts";
+} from "../../../workers/deliver/src/ledger/types.ts";
 
 /** The ledger's methods deliver's code calls here, typed after the real ledger's, as promises (RPC). */
 type LedgerMethods = "claim" | "settle" | "synced" | "applyEvent" | "beginReplay" | "finishReplay";

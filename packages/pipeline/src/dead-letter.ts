@@ -1,6 +1,6 @@
 /**
  * Dead letters: notes deliver gave up on, held by the deliver Worker's delivery ledger
- * (workers/deliver/src/store/ledger.ts) so that ops can list, replay or discard them.
+ * (workers/deliver/src/ledger/ledger.ts) so that ops can list, replay or discard them.
  */
 
 import type { DeliveryErrorCode } from "./index.ts";

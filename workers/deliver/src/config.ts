@@ -5,10 +5,10 @@
 
 import { MAX_FRAME_BYTES } from "@notepipe/frame";
 import deliverPackage from "../package.json" with { type: "json" };
-import { MAX_DELAY_SECONDS, type RetrySettings } from "./queue/backoff.ts";
 import { postmarkProvider } from "./providers/postmark.ts";
 import type { MailProvider, SendSettings } from "./providers/provider.ts";
 import { resendProvider } from "./providers/resend.ts";
+import { MAX_DELAY_SECONDS, type RetrySettings } from "./queue/backoff.ts";
 
 const PROVIDERS: Record<string, MailProvider> = { resend: resendProvider, postmark: postmarkProvider };
 

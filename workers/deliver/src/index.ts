@@ -1,5 +1,5 @@
 /**
- * The deliver Worker: consumes the `notes` queue (send each batch through the mail provider,
+ * The deliver Worker: consumes the `notes` and `notes-large` queues (send each batch through the mail provider,
  * retry or dead-letter, record each note in the delivery ledger and its status in KV) and the
  * `notes-dlq` queue (file what ran out of retries as a dead letter); on a Cron Trigger, repairs the
  * KV records KV refused; and over HTTP the ops API (/ops) and the provider webhooks (/webhooks),
@@ -8,14 +8,14 @@
 
 import { isCodeMessage, type NotesQueueMessage } from "@notepipe/pipeline";
 import { http } from "./app.ts";
-import { sendCodeEmails } from "./code-emails.ts";
-import { deadLetterNotes } from "./dead-letter-notes.ts";
-import { deliverNotes } from "./deliver-notes.ts";
-import { DEAD_LETTER_QUEUE, NOTES_LARGE_QUEUE, NOTES_QUEUE } from "./queues.ts";
-import { repairStatuses } from "./repair.ts";
+import { sendCodeEmails } from "./queue/code-emails.ts";
+import { deadLetterNotes } from "./queue/dead-letter-notes.ts";
+import { deliverNotes } from "./queue/deliver-notes.ts";
+import { DEAD_LETTER_QUEUE, NOTES_LARGE_QUEUE, NOTES_QUEUE } from "./queue/queues.ts";
+import { repairStatuses } from "./status/repair.ts";
 
 /** The Durable Object class behind the `LEDGER` binding: workerd finds it among the main module's exports. */
-export { DeliveryLedger } from "./store/ledger.ts";
+export { DeliveryLedger } from "./ledger/ledger.ts";
 
 export default {
   fetch: http.fetch,

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { MAX_DELAY_SECONDS, parseRetryAfter, pipelineDelaySeconds, retryDelaySeconds } from "../src/backoff.ts";
+import { MAX_DELAY_SECONDS, parseRetryAfter, pipelineDelaySeconds, retryDelaySeconds } from "../src/queue/backoff.ts";
 
 const SETTINGS = { baseSeconds: 30, maxSeconds: 43_200, pipelineSeconds: 3600 };
 const TOP = (): number => 0.999_999;

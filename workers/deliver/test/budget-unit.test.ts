@@ -1,5 +1,5 @@
 /**
- * The byte budget of one invocation (src/budget.ts): which notes go now, which wait for the next
+ * The byte budget of one invocation (src/queue/budget.ts): which notes go now, which wait for the next
  * invocation, and that waiting spends none of their retries.
  */
 

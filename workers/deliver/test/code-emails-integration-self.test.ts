@@ -1,5 +1,5 @@
 /**
- * Enrollment-code emails on the `notes` queue (src/code-emails.ts), through workerd's own queue
+ * Enrollment-code emails on the `notes` queue (src/queue/code-emails.ts), through workerd's own queue
  * event: one request per message keyed by the message id, the configured plain template, retries
  * for what may pass later, one quiet ack for what never will, and no note's ledger or record touched.
  */

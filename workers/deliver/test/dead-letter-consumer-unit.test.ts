@@ -9,8 +9,8 @@ import type { QueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { type NoteMessage, STATUS_TTL_SECONDS, type StatusRecord, statusKey } from "@notepipe/pipeline";
 import { describe, expect, it } from "vitest";
-import { DLQ_REQUEUE_AT_ATTEMPTS } from "../src/dead-letter-notes.ts";
 import { MAX_PACE_WAIT_MS } from "../src/providers/pace.ts";
+import { DLQ_REQUEUE_AT_ATTEMPTS } from "../src/queue/dead-letter-notes.ts";
 import {
   deadLetterOf,
   envWith,
@@ -119,7 +119,7 @@ describe("filing a dead letter", () => {
       possiblySent: false,
       acceptedAt: 1_790_000_000_000,
     });
-    expect(await ledgerNote(note.id)).toMatchObject({ state: "dead", dead: 1, request_key: null });
+    expect(await ledgerNote(note.id)).toMatchObject({ state: "dead", dead_letter: 1, request_key: null });
     await expectKvCaughtUp(note.id);
     const ttl = await secondsToLive(statusKey(note.id));
     expect(ttl).toBeGreaterThan(STATUS_TTL_SECONDS - 60);
@@ -168,7 +168,7 @@ describe("filing a dead letter", () => {
     expect(result.explicitAcks).toEqual([message.id]);
     expect(result.retryMessages).toEqual([]);
     expect(await deadLetterOf(note.id)).toBeNull();
-    expect(await ledgerNote(note.id)).toMatchObject({ state: "sent", dead: 0 });
+    expect(await ledgerNote(note.id)).toMatchObject({ state: "sent", dead_letter: 0 });
     expect(await recordOf(note.id)).toEqual(sent);
   });
 
@@ -218,7 +218,7 @@ describe("a note a request still holds", () => {
 
     expect(filing.explicitAcks).toEqual([message.id]);
     expect(filing.retryMessages).toEqual([]);
-    expect(await ledgerNote(note.id)).toMatchObject({ state: "dead", dead: 1, request_key: key });
+    expect(await ledgerNote(note.id)).toMatchObject({ state: "dead", dead_letter: 1, request_key: key });
     // Held by its request, the note can only go out again as that same request, which Resend
     // answers from its Idempotency-Key: nothing a replay does can send it twice.
     expect(await deadLetterOf(note.id)).toMatchObject({
@@ -237,7 +237,7 @@ describe("a note a request still holds", () => {
     expect(again[0]?.headers.get("idempotency-key")).toBe(key);
     expect(again[0]?.body).toEqual(resendEmails([note]));
     expect(resent.explicitAcks).toEqual([copy.id]);
-    expect(await ledgerNote(note.id)).toMatchObject({ state: "sent", dead: 0, request_key: null });
+    expect(await ledgerNote(note.id)).toMatchObject({ state: "sent", dead_letter: 0, request_key: null });
     expect(await deadLetterOf(note.id)).toBeNull();
     expect(await recordOf(note.id)).toMatchObject({ state: "sent", providerId: "re_0" });
   });
@@ -299,7 +299,7 @@ describe("when KV or the ledger fails", () => {
     expect(result.retryMessages).toEqual([]);
     for (const note of [known, unknown]) {
       const row = await ledgerNote(note.id);
-      expect(row).toMatchObject({ state: "dead", dead: 1 });
+      expect(row).toMatchObject({ state: "dead", dead_letter: 1 });
       expect(row?.kv_version).toBeLessThan(row?.version ?? 0);
     }
     expect(await recordOf(known.id)).toMatchObject({ state: "retrying" });

@@ -6,17 +6,19 @@
 
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import type { DeadLetter } from "@notepipe/pipeline";
+import type { DeadLetter, StatusRecord } from "@notepipe/pipeline";
 import { expect, vi } from "vitest";
-import { repairStatuses } from "../src/repair.ts";
-import type { DeliveryLedger } from "../src/store/ledger.ts";
-import { ledgerOf } from "../src/store/ledger-client.ts";
+import { ledgerOf } from "../src/ledger/client.ts";
+import type { DeliveryLedger } from "../src/ledger/ledger.ts";
+import { statusRecordOf } from "../src/ledger/notes.ts";
+import type { NoteRow } from "../src/ledger/schema.ts";
+import { repairStatuses } from "../src/status/repair.ts";
 
 export interface LedgerNote {
   id: string;
   state: string;
   request_key: string | null;
-  dead: number;
+  dead_letter: number;
   possibly_sent: number;
   version: number;
   kv_version: number;
@@ -35,6 +37,12 @@ function sql<T>(query: string, ...bindings: unknown[]): Promise<T[]> {
 /** The ledger's row for a note, or null if it never saw it. */
 export async function ledgerNote(id: string): Promise<LedgerNote | null> {
   return (await sql<LedgerNote>("SELECT * FROM notes WHERE id = ?", id))[0] ?? null;
+}
+
+/** The status record the ledger holds for a note, as it would write it to KV. */
+export async function ledgerRecord(id: string): Promise<StatusRecord | null> {
+  const row = (await sql<NoteRow>("SELECT * FROM notes WHERE id = ?", id))[0];
+  return row === undefined ? null : statusRecordOf(row);
 }
 
 /** The dead letter the ledger lists for `id`, or null. */

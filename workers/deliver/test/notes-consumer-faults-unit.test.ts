@@ -8,7 +8,7 @@
 
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { repairStatuses } from "../src/repair.ts";
+import { repairStatuses } from "../src/status/repair.ts";
 import {
   ageNotes,
   deadLetterOf,

@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { STATUS_TTL_SECONDS, type StatusRecord, statusKey } from "@notepipe/pipeline";
 import { describe, expect, it, vi } from "vitest";
 import { TEST_MAIL_API_KEY, TEST_MAIL_API_URL } from "./config.ts";
-import { ageRequests, deadLetterOf, envWith, ledger, ledgerNote } from "./ledger.ts";
+import { ageRequests, deadLetterOf, envWith, ledger, ledgerNote, ledgerRecord } from "./ledger.ts";
 import {
   byId,
   fixJitter,
@@ -78,7 +78,12 @@ describe("a batch the provider takes", () => {
     expect(recordWrites()).toBe(3);
     for (const note of notes) {
       // Settled, held by no request, its frame dropped, and KV known to hold its record.
-      expect(await ledgerNote(note.id)).toMatchObject({ state: "sent", request_key: null, frame: null, dead: 0 });
+      expect(await ledgerNote(note.id)).toMatchObject({
+        state: "sent",
+        request_key: null,
+        frame: null,
+        dead_letter: 0,
+      });
       const row = await ledgerNote(note.id);
       expect(row?.kv_version).toBe(row?.version);
     }
@@ -273,8 +278,7 @@ describe("a transient failure", () => {
 
     await runQueue("notes", [messageOf(note, { attempts: 2 })]);
 
-    const row = await ledgerNote(note.id);
-    expect(JSON.parse((row as unknown as { record: string }).record)).toMatchObject({
+    expect(await ledgerRecord(note.id)).toMatchObject({
       state: "retrying",
       attempts: 2,
       errorCode: "network_error",

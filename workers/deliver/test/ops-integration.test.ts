@@ -324,7 +324,7 @@ describe("POST /ops/dead-letters/replay", () => {
       const { metadata } = await env.STATUS.getWithMetadata<StatusMetadata>(statusKey(note.id));
       expect(metadata).toEqual({ state: "queued" });
       const row = await ledgerNote(note.id);
-      expect(row).toMatchObject({ state: "queued", dead: 0 });
+      expect(row).toMatchObject({ state: "queued", dead_letter: 0 });
       expect(row?.kv_version).toBe(row?.version);
     }
   });

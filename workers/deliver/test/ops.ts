@@ -8,8 +8,8 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import type { NoteMessage } from "@notepipe/pipeline";
+import type { DeliveryLedger } from "../src/ledger/ledger.ts";
 import { ops } from "../src/ops/app.ts";
-import type { DeliveryLedger } from "../src/store/ledger.ts";
 import { TEST_OPS_TOKENS } from "./http-config.ts";
 import { ledger } from "./ledger.ts";
 import { messageOf, mockProvider, resendError, runQueue, type TestMessage, type TestNote } from "./notes.ts";

@@ -7,7 +7,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { validRecipient } from "../../../packages/frame/test/arbitraries.ts";
-import { DELIVERY_ERRORS, describe as describeFailure, failed, providerDetail } from "../src/outcomes.ts";
+import { DELIVERY_ERRORS, describe as describeFailure, failed, providerDetail } from "../src/queue/outcomes.ts";
 import { bouncedSentence } from "../src/webhooks/apply-event.ts";
 
 /** How an address may sit in a message, and how the masked message must read. */

@@ -122,7 +122,7 @@ async function heldNote(): Promise<TestNote> {
 async function deadHeldNote(): Promise<TestNote> {
   const note = await heldNote();
   await runQueue("notes-dlq", [messageOf(note)]);
-  expect(await ledgerNote(note.id)).toMatchObject({ state: "dead", dead: 1, request_key: expect.any(String) });
+  expect(await ledgerNote(note.id)).toMatchObject({ state: "dead", dead_letter: 1, request_key: expect.any(String) });
   return note;
 }
 
@@ -143,7 +143,7 @@ async function rejectedNote(): Promise<TestNote> {
   const note = makeNote();
   mockProvider(() => Response.json({ data: [], errors: [{ index: 0, message: "Invalid `to` field." }] }));
   await runQueue("notes", [messageOf(note)]);
-  expect(await ledgerNote(note.id)).toMatchObject({ state: "failed", dead: 1, request_key: null });
+  expect(await ledgerNote(note.id)).toMatchObject({ state: "failed", dead_letter: 1, request_key: null });
   return note;
 }
 
@@ -248,7 +248,7 @@ describe("POST /webhooks/resend", () => {
 
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ received: true, outcome: "applied" });
-    expect(await ledgerNote(record.id)).toMatchObject({ state: "delivered", request_key: null, dead: 0 });
+    expect(await ledgerNote(record.id)).toMatchObject({ state: "delivered", request_key: null, dead_letter: 0 });
     await expectKvCaughtUp(record.id);
     expect(await recordOf(record.id)).toEqual({
       id: record.id,
@@ -346,7 +346,7 @@ describe("POST /webhooks/resend", () => {
     const res = await postResend({ noteId: note.id, id: "msg_proof" });
 
     expect(await res.json()).toEqual({ received: true, outcome: "applied" });
-    expect(await ledgerNote(note.id)).toMatchObject({ state: "delivered", request_key: null, dead: 0 });
+    expect(await ledgerNote(note.id)).toMatchObject({ state: "delivered", request_key: null, dead_letter: 0 });
     expect(await deadLetterOf(note.id)).toBeNull();
     expect(await recordOf(note.id)).toEqual({
       id: note.id,
@@ -424,7 +424,7 @@ describe("POST /webhooks/resend", () => {
     await race(note.id);
     await repairLater();
 
-    expect(await ledgerNote(note.id)).toMatchObject({ state: "delivered", dead: 0, request_key: null });
+    expect(await ledgerNote(note.id)).toMatchObject({ state: "delivered", dead_letter: 0, request_key: null });
     expect(await deadLetterOf(note.id)).toBeNull();
     expect(await recordOf(note.id)).toMatchObject({ state: "delivered" });
     await expectKvCaughtUp(note.id);

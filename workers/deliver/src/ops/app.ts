@@ -7,8 +7,8 @@
 import { methodNotAllowed } from "@notepipe/http";
 import { Hono } from "hono/tiny";
 import { HttpError, notFound, onError } from "../http/errors.ts";
-import { LedgerUnavailableError } from "../store/dead-letters.ts";
 import { requireOpsToken } from "./auth.ts";
+import { LedgerUnavailableError } from "./dead-letters.ts";
 import { discardDeadLetter } from "./discard-dead-letter.ts";
 import { listDeadLetters } from "./list-dead-letters.ts";
 import { replayDeadLetters } from "./replay-dead-letters.ts";

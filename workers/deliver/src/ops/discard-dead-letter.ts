@@ -9,9 +9,9 @@ import type { DiscardAnswer } from "@notepipe/pipeline";
 import type { Context } from "hono";
 import { parseWith } from "../http/body.ts";
 import { HttpError, NO_STORE } from "../http/errors.ts";
-import { discardDeadLetter as discardInLedger } from "../store/dead-letters.ts";
 import type { OpsEnv } from "./app.ts";
 import { deadLetterId } from "./dead-letter-id.ts";
+import { discardDeadLetter as discardInLedger } from "./dead-letters.ts";
 
 export async function discardDeadLetter(c: Context<OpsEnv>): Promise<Response> {
   const id = parseWith(deadLetterId, c.req.param("id"), "id");

@@ -19,9 +19,9 @@ import type { Context } from "hono";
 import * as z from "zod/mini";
 import { parseWith } from "../http/body.ts";
 import { NO_STORE } from "../http/errors.ts";
-import { listDeadLetters as listFromLedger } from "../store/dead-letters.ts";
 import type { OpsEnv } from "./app.ts";
 import { deadLetterId } from "./dead-letter-id.ts";
+import { listDeadLetters as listFromLedger } from "./dead-letters.ts";
 
 /** What `limit` may ask, as it always could; the page itself is capped lower. */
 const MAX_PAGE_SIZE = 1000;

@@ -31,10 +31,10 @@ import type { Context } from "hono";
 import * as z from "zod/mini";
 import { readJson } from "../http/body.ts";
 import { NO_STORE } from "../http/errors.ts";
-import { beginReplay, DEAD_LETTERS_PER_CALL, finishReplay, listDeadLetters } from "../store/dead-letters.ts";
-import type { ReplayStart } from "../store/ledger-types.ts";
+import type { ReplayStart } from "../ledger/types.ts";
 import type { OpsEnv } from "./app.ts";
 import { deadLetterId } from "./dead-letter-id.ts";
+import { beginReplay, DEAD_LETTERS_PER_CALL, finishReplay, listDeadLetters } from "./dead-letters.ts";
 
 export const MAX_REPLAY_IDS = 1000;
 export const MAX_REPLAY_PER_REQUEST = DEAD_LETTERS_PER_CALL;

@@ -7,8 +7,8 @@
 import type { OpsStats } from "@notepipe/pipeline";
 import type { Context } from "hono";
 import { NO_STORE } from "../http/errors.ts";
-import { readStats } from "../store/dead-letters.ts";
 import type { OpsEnv } from "./app.ts";
+import { readStats } from "./dead-letters.ts";
 
 export async function getStats(c: Context<OpsEnv>): Promise<Response> {
   const stats: OpsStats = { ...(await readStats(c.env)), complete: true };

@@ -11,15 +11,15 @@
  *   retries (Svix: after 5 s, 5 min, 30 min, …).
  *
  * KV's record follows the ledger: written after the ledger moved, and if KV refuses it, the ledger
- * keeps it behind and the repair writes it (src/repair.ts). The event is answered 200 either way.
+ * keeps it behind and the repair writes it (src/status/repair.ts). The event is answered 200 either way.
  */
 
 import type { NoteState } from "@notepipe/pipeline";
 import { HttpError } from "../http/errors.ts";
-import { providerDetail } from "../outcomes.ts";
-import { callLedger, ledgerOf } from "../store/ledger-client.ts";
-import type { EventOutcome } from "../store/ledger-types.ts";
-import { putStatus } from "../store/status-records.ts";
+import { callLedger, ledgerOf } from "../ledger/client.ts";
+import type { EventOutcome } from "../ledger/types.ts";
+import { providerDetail } from "../queue/outcomes.ts";
+import { projectToKv } from "../status/projection.ts";
 
 export type DeliveryState = Extract<NoteState, "delivered" | "bounced" | "complained">;
 
@@ -42,6 +42,8 @@ export function bouncedSentence(said: unknown): string {
   const sentence = "The recipient's mail server refused the email.";
   return detail === undefined ? sentence : `${sentence} The provider said: ${detail}`;
 }
+
+const WHO = "deliver (webhooks)";
 
 /** What a 503 asks for when the ledger does not know the note: a provider usually needs longer. */
 const UNKNOWN_RETRY_AFTER_SECONDS = "5";
@@ -68,9 +70,6 @@ export async function applyDeliveryEvent(env: Env, event: DeliveryEvent): Promis
     });
   }
   if (outcome.kind !== "applied") return outcome.kind;
-  if (await putStatus(env.STATUS, outcome.record, event.eventId)) {
-    // Best effort: a sync that went unrecorded only costs the repair one more write.
-    await callLedger(() => ledger.synced([{ id: event.noteId, version: outcome.version }])).catch(() => undefined);
-  }
+  await projectToKv(env, ledger, [{ record: outcome.record, version: outcome.version }], WHO, event.eventId);
   return "applied";
 }

@@ -9,12 +9,12 @@
  */
 
 import type { NoteMessage } from "@notepipe/pipeline";
+import { readConfig } from "../config.ts";
+import { callLedger, ledgerOf } from "../ledger/client.ts";
+import type { ClaimDecision, ClaimNote, UndecodableNote } from "../ledger/types.ts";
+import { projectToKv, recordsBehind } from "../status/projection.ts";
 import { outageDelaySeconds } from "./backoff.ts";
-import { readConfig } from "./config.ts";
 import { decodeMessage } from "./decode-message.ts";
-import { callLedger, ledgerOf } from "./store/ledger-client.ts";
-import type { ClaimDecision, ClaimNote, UndecodableNote } from "./store/ledger-types.ts";
-import { projectToKv } from "./store/projection.ts";
 
 /**
  * wrangler.deliver.toml gives this queue 100 retries (101 deliveries); past this many a message
@@ -58,12 +58,7 @@ export async function deadLetterNotes(batch: MessageBatch<unknown>, env: Env): P
     return;
   }
 
-  const behind = Object.values(decisions).flatMap((decision) =>
-    decision.kind === "settled" && decision.behind && decision.record !== null
-      ? [{ record: decision.record, version: decision.version }]
-      : [],
-  );
-  await projectToKv(env, ledger, behind, WHO);
+  await projectToKv(env, ledger, recordsBehind(decisions), WHO);
 
   for (const [id, messages] of byId) {
     const decision = decisions[id];

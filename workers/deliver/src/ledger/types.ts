@@ -1,6 +1,6 @@
 /**
  * What the deliver Worker and its delivery ledger (ledger.ts) say to each other. Every call carries
- * whole batches: a batch of 100 notes costs two ledger requests, not two hundred.
+ * whole batches: a batch of 100 notes costs a claim and a settle, not a call per note.
  */
 
 import type { DeadLetter, DeliveryErrorCode, LedgerUsage, ReplaySkip, StatusRecord } from "@notepipe/pipeline";

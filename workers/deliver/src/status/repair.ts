@@ -3,8 +3,8 @@
  * quota), so that a sent note never stays unknown to its client, and prunes the ledger's old rows.
  */
 
-import { callLedger, ledgerOf } from "./store/ledger-client.ts";
-import { projectToKv } from "./store/projection.ts";
+import { callLedger, ledgerOf } from "../ledger/client.ts";
+import { projectToKv } from "./projection.ts";
 
 /**
  * Per run. KV's Free plan takes 1,000 writes a day: a backlog that large drains in a few runs

@@ -17,10 +17,10 @@
 
 import { isValidRecipient } from "@notepipe/frame";
 import { type CodeMessage, isCodeMessage } from "@notepipe/pipeline";
+import { type DeliverConfig, readConfig } from "../config.ts";
+import { postBatch } from "../providers/provider.ts";
 import { pipelineDelaySeconds, retryDelaySeconds } from "./backoff.ts";
-import { type DeliverConfig, readConfig } from "./config.ts";
 import { classOf, failed, type SendOutcome } from "./outcomes.ts";
-import { postBatch } from "./providers/provider.ts";
 
 /** With the config unreadable nothing can be sent; the wait is short because the code ages. */
 const CONFIG_RETRY_SECONDS = 300;

@@ -1,13 +1,13 @@
 /**
  * Dead letters for ops: listed, replayed, discarded and counted in the delivery ledger, which
- * holds them (ledger.ts), with each note's new record projected to KV. The ops routes (src/ops)
+ * holds them (src/ledger), with each note's new record projected to KV. The ops routes in this folder
  * call this module and touch neither the ledger nor KV themselves.
  */
 
 import type { DeliveryErrorCode } from "@notepipe/pipeline";
-import { callLedger, type Ledger, ledgerOf } from "./ledger-client.ts";
-import type { DeadLetterPage, DiscardResult, LedgerStats, ReplayStart } from "./ledger-types.ts";
-import { projectToKv } from "./projection.ts";
+import { callLedger, type Ledger, ledgerOf } from "../ledger/client.ts";
+import type { DeadLetterPage, DiscardResult, LedgerStats, ReplayStart } from "../ledger/types.ts";
+import { projectToKv } from "../status/projection.ts";
 
 const WHO = "deliver (ops)";
 

@@ -1,27 +1,21 @@
 /**
- * The `notes` consumer. For one batch:
+ * The consumer of both notes queues (`notes` and `notes-large`, queues.ts). For one batch:
  *   1. decode every message; copies of one note follow the first copy's fate; past the invocation's
  *      byte budget (budget.ts), the other notes go back to the queue for the next invocation;
  *   2. claim the batch in the delivery ledger (one call): which notes go out in which request,
  *      which are settled already (ack), which a request in flight elsewhere holds (retry later);
  *   3. send each request, byte for byte the one the ledger describes, and classify each email;
  *   4. write each note's status to KV, then record every outcome in the ledger (one call), and
- *      only then ack or retry each message (README.md: "The delivery ledger", "Outcomes").
+ *      only then ack or retry each message (README.md: "The delivery ledger", "Outcomes"). A
+ *      settled note whose record KV may lack is projected beside (a third call, `synced`, only then).
  * Nothing escapes as a throw: a ledger that cannot be reached retries every message on its own
  * backoff, and a KV that refuses writes is repaired later from the ledger.
  */
 
 import { decodeFrame, type Frame } from "@notepipe/frame";
 import type { DeliveryErrorCode, StatusRecord } from "@notepipe/pipeline";
-import { outageDelaySeconds, pipelineDelaySeconds, type RetrySettings, retryDelaySeconds } from "./backoff.ts";
-import { deferToNextInvocation, withinBudget } from "./budget.ts";
-import { type DeliverConfig, readConfig } from "./config.ts";
-import { type DecodedMessage, decodeMessage } from "./decode-message.ts";
-import { classOf, describe, type FailedOutcome, isAmbiguous, type SendOutcome } from "./outcomes.ts";
-import { MAX_PACE_WAIT_MS } from "./providers/pace.ts";
-import { type OutgoingEmail, sendEmails } from "./providers/provider.ts";
-import { producerOf } from "./queues.ts";
-import { callLedger, ledgerOf } from "./store/ledger-client.ts";
+import { type DeliverConfig, readConfig } from "../config.ts";
+import { callLedger, ledgerOf } from "../ledger/client.ts";
 import type {
   ClaimDecision,
   ClaimNote,
@@ -31,8 +25,16 @@ import type {
   Settled,
   SettleResult,
   UndecodableNote,
-} from "./store/ledger-types.ts";
-import { putStatuses } from "./store/status-records.ts";
+} from "../ledger/types.ts";
+import { MAX_PACE_WAIT_MS } from "../providers/pace.ts";
+import { type OutgoingEmail, sendEmails } from "../providers/provider.ts";
+import { projectToKv, recordsBehind } from "../status/projection.ts";
+import { putStatuses } from "../status/records.ts";
+import { outageDelaySeconds, pipelineDelaySeconds, type RetrySettings, retryDelaySeconds } from "./backoff.ts";
+import { deferToNextInvocation, withinBudget } from "./budget.ts";
+import { type DecodedMessage, decodeMessage } from "./decode-message.ts";
+import { classOf, describe, type FailedOutcome, isAmbiguous, type SendOutcome } from "./outcomes.ts";
+import { producerOf } from "./queues.ts";
 
 /**
  * A request is sent again under its key only while the provider still holds it: Resend keeps keys
@@ -130,17 +132,14 @@ async function claimSendSettle(env: Env, config: DeliverConfig, notes: Map<strin
   const now = Date.now();
   const outcomes = sent.flatMap((item) => item.outcomes);
 
-  // KV first, for the client's next poll; the ledger remembers whatever KV refused.
+  // KV first, for the client's next poll; the ledger remembers whatever KV refused. Settled notes
+  // whose record KV may lack are projected alongside.
   const toWrite: StatusRecord[] = [];
   for (const outcome of outcomes) if (!outcome.unchanged) toWrite.push(outcome.record);
-  const repairs: Extract<ClaimDecision, { kind: "settled" }>[] = [];
-  for (const decision of Object.values(claim.decisions)) {
-    if (decision.kind === "settled" && decision.behind && decision.record !== null) {
-      repairs.push(decision);
-      toWrite.push(decision.record);
-    }
-  }
-  const written = await putStatuses(env.STATUS, toWrite, WHO);
+  const [written] = await Promise.all([
+    putStatuses(env.STATUS, toWrite, WHO),
+    projectToKv(env, ledger, recordsBehind(claim.decisions), WHO),
+  ]);
 
   let settled: SettleResult = {};
   try {
@@ -158,14 +157,6 @@ async function claimSendSettle(env: Env, config: DeliverConfig, notes: Map<strin
     );
     for (const note of notes.values()) if (!sentIds.has(note.id)) finish(note, claim.decisions[note.id], config, now);
     return;
-  }
-
-  const synced = repairs.filter((repair) => written.has((repair.record as StatusRecord).id));
-  if (synced.length > 0) {
-    // Best effort: a sync that went unrecorded only costs the repair one more write.
-    await callLedger(() =>
-      ledger.synced(synced.map((repair) => ({ id: (repair.record as StatusRecord).id, version: repair.version }))),
-    ).catch(() => undefined);
   }
 
   const outcomeOf = new Map(outcomes.map((outcome) => [outcome.id, outcome]));

@@ -1,6 +1,6 @@
 /**
  * The `STATUS` KV namespace: one `note:<uuid>` record per note, what the client's polls read
- * through ingest. It is a projection of the delivery ledger (ledger.ts), never an input to a
+ * through ingest. It is a projection of the delivery ledger (src/ledger), never an input to a
  * decision: a write KV refuses is not retried here but left to the ledger's repair (repair.ts).
  */
 
@@ -43,8 +43,9 @@ export async function putStatuses(
   kv: KVNamespace,
   records: readonly StatusRecord[],
   who: string,
+  event?: string,
 ): Promise<Set<string>> {
-  const results = await Promise.all(records.map((record) => putStatus(kv, record)));
+  const results = await Promise.all(records.map((record) => putStatus(kv, record, event)));
   const written = new Set<string>();
   records.forEach((record, i) => {
     if (results[i]) written.add(record.id);

@@ -1,16 +1,16 @@
 /**
  * After the ledger moved some notes: their records to KV for the client's polls, then the ledger
  * told which versions KV took. What KV refused stays behind in the ledger for the Cron repair.
+ * The consumers, the webhooks, ops and the repair all project through {@link projectToKv}.
  */
 
-import type { Ledger } from "./ledger-client.ts";
-import { callLedger } from "./ledger-client.ts";
-import type { BehindRecord } from "./ledger-types.ts";
-import { putStatuses } from "./status-records.ts";
+import { callLedger, type Ledger } from "../ledger/client.ts";
+import type { BehindRecord, ClaimDecision } from "../ledger/types.ts";
+import { putStatuses } from "./records.ts";
 
 /**
  * Never throws; answers how many records KV took. `who` names the caller in the one line logged
- * when KV refused writes.
+ * when KV refused writes; `event` is the id of the provider's event that moved the notes, if one did.
  *
  * @example
  * await projectToKv(env, ledger, await ledger.finishReplay(ids, token), "deliver (ops)");
@@ -20,12 +20,14 @@ export async function projectToKv(
   ledger: Ledger,
   records: readonly BehindRecord[],
   who: string,
+  event?: string,
 ): Promise<number> {
   if (records.length === 0) return 0;
   const written = await putStatuses(
     env.STATUS,
     records.map((item) => item.record),
     who,
+    event,
   );
   const synced = records.filter((item) => written.has(item.record.id));
   if (synced.length === 0) return 0;
@@ -34,4 +36,13 @@ export async function projectToKv(
     () => undefined,
   );
   return synced.length;
+}
+
+/** The records of settled notes that KV may not hold yet: what a consumer projects for them. */
+export function recordsBehind(decisions: Record<string, ClaimDecision>): BehindRecord[] {
+  return Object.values(decisions).flatMap((decision) =>
+    decision.kind === "settled" && decision.behind && decision.record !== null
+      ? [{ record: decision.record, version: decision.version }]
+      : [],
+  );
 }

@@ -1,0 +1,523 @@
+/**
+ * The delivery ledger: one SQLite-backed Durable Object, the single authority on every note. KV is
+ * eventually consistent, has no compare-and-set and fails for hours at a time; a Durable Object is
+ * one strongly consistent, transactional owner, so two overlapping invocations, a redelivery, a
+ * replay and a webhook all see the same truth and move a note only forward.
+ *
+ * This file is the object's RPC surface: each method is one synchronous transaction (the runtime
+ * may kill the caller at any await, never halfway through a method) over notes.ts (a note's row
+ * and its one transition writer) and requests.ts (requests and their leases). The tables and the
+ * schema version: schema.ts. workers/deliver/README.md ("The delivery ledger") tells the story.
+ */
+
+import { DurableObject } from "cloudflare:workers";
+import { decodeFrame } from "@notepipe/frame";
+import type { DeliveryErrorCode, LedgerUsage, NoteState } from "@notepipe/pipeline";
+import { DELIVERY_ERRORS } from "../queue/outcomes.ts";
+import { Meter } from "./metering.ts";
+import {
+  deadLetterOf,
+  isSettled,
+  markKvBehind,
+  markReplay,
+  markSynced,
+  moveNote,
+  noteOf,
+  releaseSent,
+  statusRecordOf,
+} from "./notes.ts";
+import {
+  claimFresh,
+  dissolve,
+  dropIfEmpty,
+  extendLeases,
+  isInFlight,
+  letGo,
+  markMaybeSent,
+  planHeld,
+  requestOf,
+  waitSeconds,
+} from "./requests.ts";
+import { type Exec, ensureSchema, type NoteRow, RANK } from "./schema.ts";
+import type {
+  BehindRecord,
+  ClaimDecision,
+  ClaimInput,
+  ClaimNote,
+  ClaimResult,
+  DeadLetterPage,
+  DeadLetterQuery,
+  DiscardResult,
+  EventOutcome,
+  LedgerStats,
+  NoteOutcome,
+  ReplayStart,
+  SendPlan,
+  SettleInput,
+  SettleResult,
+  UndecodableNote,
+} from "./types.ts";
+
+/** Pruning scans the table (an index on expiry would cost a row write per note): a few times a day. */
+const PRUNE_INTERVAL_MS = 6 * 60 * 60 * 1000;
+const PRUNE_BATCH = 5000;
+
+/** One request's part in a settle call. */
+interface RequestSettling {
+  /** The caller holds the request's lease, so its transient failures count. */
+  held: boolean;
+  /** Refused before the provider looked at it: its notes are let go. */
+  dissolve: boolean;
+  /** Its `maybe_sent` was set in this call already. */
+  marked?: boolean;
+}
+
+export class DeliveryLedger extends DurableObject<Env> {
+  private readonly meter = new Meter();
+  private readonly exec: Exec;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ensureSchema(ctx.storage);
+    this.exec = this.meter.exec(ctx.storage.sql);
+  }
+
+  /** Runs `work` as one transaction, counted as one Durable Object request. */
+  private call<T>(method: string, work: () => T): T {
+    this.meter.request(method);
+    return this.ctx.storage.transactionSync(work);
+  }
+
+  usage(): LedgerUsage {
+    this.meter.request("usage");
+    return this.meter.usage();
+  }
+
+  /**
+   * Before a send: which notes of the batch go out, in which request, and which are settled or
+   * held elsewhere. A new note joins the batch's new request; a note held by a request that went
+   * unanswered (its lease ran out) makes that identical request go out again; a note held by a
+   * request in flight in another invocation waits for it.
+   */
+  claim(input: ClaimInput): ClaimResult {
+    // Each note claimed is one queue delivery (a read), whatever becomes of it.
+    this.meter.claimedNotes(input.notes.length);
+    return this.call("claim", () => {
+      const now = Date.now();
+      const decisions: Record<string, ClaimDecision> = {};
+      const plans = new Map<string, SendPlan | ClaimDecision>();
+      const inBatch = new Set(input.notes.map((note) => note.id));
+      const fresh: ClaimNote[] = [];
+
+      for (const note of input.notes) {
+        const row = noteOf(this.exec, note.id);
+        if (row?.request_key != null) {
+          const decided = plans.get(row.request_key) ?? planHeld(this.exec, row.request_key, input, inBatch, now);
+          plans.set(row.request_key, decided);
+          decisions[note.id] = "notes" in decided ? sendDecision(decided.key, row) : this.afterPlan(note.id, decided);
+        } else if (row === null || row.state === "queued" || row.state === "retrying") {
+          fresh.push(note);
+        } else if ((row.state === "failed" || row.state === "dead") && replays(note, row)) {
+          fresh.push(note);
+        } else {
+          decisions[note.id] = settledDecision(row);
+        }
+      }
+
+      const sends = [...plans.values()].filter((plan): plan is SendPlan => "notes" in plan);
+      const leaseUntil = now + input.leaseMs * (sends.length + (fresh.length > 0 ? 1 : 0));
+      if (fresh.length > 0) {
+        sends.push(claimFresh(this.exec, fresh, input, now, leaseUntil));
+        for (const note of fresh) decisions[note.id] = sendDecision(input.newKey, noteOf(this.exec, note.id));
+      }
+      for (const note of input.undecodable) decisions[note.id] = this.fileUndecodable(note, now);
+      extendLeases(this.exec, sends, input, leaseUntil);
+      return { decisions, sends };
+    });
+  }
+
+  /**
+   * After the provider answered (or did not): each note's outcome, in one transaction. A fact from
+   * the provider (accepted, rejected) is recorded whoever reports it; a transient failure only by
+   * the invocation that holds the request, which then lets go of it.
+   */
+  settle(input: SettleInput): SettleResult {
+    this.meter.kvWrites(input.written.length);
+    return this.call("settle", () => {
+      const now = Date.now();
+      const written = new Set(input.written);
+      const keys = new Map<string, RequestSettling>();
+
+      for (const outcome of input.outcomes) {
+        let request = keys.get(outcome.key);
+        if (request === undefined) {
+          const row = requestOf(this.exec, outcome.key);
+          request = { held: row !== null && row.holder === input.holder, dissolve: false };
+          keys.set(outcome.key, request);
+        }
+        const row = noteOf(this.exec, outcome.id);
+        if (row === null) continue;
+        const wrote = written.has(outcome.id);
+        if (!this.applyOutcome(row, outcome, request, wrote, now) && wrote && row.state !== outcome.record.state) {
+          markKvBehind(this.exec, row.id);
+        }
+      }
+
+      for (const [key, request] of keys) {
+        if (request.dissolve) dissolve(this.exec, key);
+        if (!dropIfEmpty(this.exec, key) && request.held) letGo(this.exec, key);
+      }
+      const result: SettleResult = {};
+      for (const outcome of input.outcomes) {
+        const row = noteOf(this.exec, outcome.id);
+        const record = row === null ? null : statusRecordOf(row);
+        if (row === null || record === null) continue;
+        result[outcome.id] = { record, done: row.request_key === null };
+      }
+      return result;
+    });
+  }
+
+  /**
+   * The dead-letter queue's filing: a note whose retries ran out becomes `dead` with a dead letter,
+   * unless it was settled meanwhile or a request in flight holds it. A note still held by an
+   * unanswered request stays held, so that the request's answer, when it comes, still settles it.
+   */
+  fileDeadLetters(
+    notes: ClaimNote[],
+    undecodable: UndecodableNote[],
+    idempotent: boolean,
+  ): Record<string, ClaimDecision> {
+    return this.call("fileDeadLetters", () => {
+      const now = Date.now();
+      const decisions: Record<string, ClaimDecision> = {};
+      for (const note of notes) {
+        const row = noteOf(this.exec, note.id);
+        const request = row?.request_key == null ? null : requestOf(this.exec, row.request_key);
+        if (request !== null && isInFlight(request, now)) {
+          decisions[note.id] = { kind: "wait", seconds: waitSeconds(request, now) };
+          continue;
+        }
+        if (row !== null && (isSettled(row) || row.state === "failed" || row.state === "dead")) {
+          decisions[note.id] = settledDecision(row);
+          continue;
+        }
+        const reason = (row?.error_code ?? "retries_exhausted") as DeliveryErrorCode;
+        const attempts = Math.max(row?.attempts ?? 0, note.attempts);
+        const error =
+          row?.error == null
+            ? `${DELIVERY_ERRORS.retries_exhausted.sentence} No attempt left a record of why.`
+            : `Retries ran out after ${attempts} attempt(s). The last: ${row.error}`;
+        const filed = moveNote(
+          this.exec,
+          note.id,
+          row ?? null,
+          {
+            to: "dead",
+            failure: { error, code: reason, at: now },
+            // Still held by its request, the note goes out again only as that same request, which a
+            // provider with keys answers from its key: a replay cannot send it twice. Without keys it can.
+            possiblySent: !idempotent && (request?.maybe_sent === 1 || request?.holder != null),
+            frame: note.frame,
+            acceptedAt: note.acceptedAt,
+            attempts,
+          },
+          now,
+        );
+        decisions[note.id] = settledDecision(filed);
+      }
+      for (const note of undecodable) decisions[note.id] = this.fileUndecodable(note, now);
+      return decisions;
+    });
+  }
+
+  /** A provider's delivery event: moves the note forward only, each event once. */
+  applyEvent(event: { noteId: string; state: NoteState; eventId: string; error?: string }): EventOutcome {
+    return this.call("applyEvent", () => {
+      const now = Date.now();
+      const row = noteOf(this.exec, event.noteId);
+      if (row === null) return { kind: "unknown" };
+      if (row.event_id === event.eventId) return { kind: "duplicate" };
+      if (RANK[event.state] <= RANK[row.state]) return { kind: "not_newer" };
+      // Proof that the note went out: no request holds it any more, no dead letter lists it.
+      const moved = moveNote(
+        this.exec,
+        row.id,
+        row,
+        { to: "event", state: event.state, eventId: event.eventId, error: event.error ?? null, at: now },
+        now,
+      );
+      if (row.request_key !== null) dropIfEmpty(this.exec, row.request_key);
+      const record = statusRecordOf(moved);
+      return record === null ? { kind: "unknown" } : { kind: "applied", record, version: moved.version };
+    });
+  }
+
+  /** The caller's KV writes of these versions went through. */
+  synced(entries: { id: string; version: number }[]): void {
+    this.meter.kvWrites(entries.length);
+    this.call("synced", () => {
+      for (const { id, version } of entries) markSynced(this.exec, id, version);
+    });
+  }
+
+  /** Records KV may not hold yet, oldest first, leaving out those written in the last `quietMs`. */
+  behind(limit: number, quietMs: number): BehindRecord[] {
+    return this.call("behind", () => {
+      const before = Date.now() - quietMs;
+      return this.exec<NoteRow>(
+        "SELECT * FROM notes WHERE kv_version < version AND updated_at <= ? ORDER BY updated_at LIMIT ?",
+        before,
+        limit,
+      ).rows.flatMap((row) => {
+        const record = statusRecordOf(row);
+        return record === null ? [] : [{ record, version: row.version }];
+      });
+    });
+  }
+
+  listDeadLetters(query: DeadLetterQuery): DeadLetterPage {
+    return this.call("listDeadLetters", () => {
+      const where = ["dead_letter = 1", "id > ?"];
+      const bindings: SqlStorageValue[] = [query.after ?? ""];
+      if (query.reason !== undefined) {
+        where.push("error_code = ?");
+        bindings.push(query.reason);
+      }
+      if (query.since !== undefined) {
+        where.push("last_failure_at >= ?");
+        bindings.push(query.since);
+      }
+      const rows = this.exec<NoteRow>(
+        `SELECT * FROM notes WHERE ${where.join(" AND ")} ORDER BY id LIMIT ?`,
+        ...bindings,
+        query.limit + 1,
+      ).rows;
+      const page = rows.slice(0, query.limit);
+      return {
+        deadLetters: page.map(deadLetterOf),
+        cursor: rows.length > query.limit ? (page.at(-1)?.id ?? null) : null,
+      };
+    });
+  }
+
+  /**
+   * A replay's first step: the entries to put back on the queue, each marked with the replay's
+   * token (its `replayedAt`). Only a message carrying that token may send a failed note again.
+   * Past `maxFrameBytes` of frames (always after the first), the ids left are answered untouched
+   * in `unstarted`, in order: a request puts only so many bytes on the queue.
+   */
+  beginReplay(ids: string[], token: number, includePossiblySent: boolean, maxFrameBytes = Infinity): ReplayStart {
+    return this.call("beginReplay", () => {
+      const start: ReplayStart = { replay: [], skipped: [], unstarted: [] };
+      let bytes = 0;
+      for (const [i, id] of ids.entries()) {
+        const row = noteOf(this.exec, id);
+        const frameBytes = row?.frame == null ? 0 : row.frame.byteLength;
+        if (start.replay.length > 0 && bytes + frameBytes > maxFrameBytes) {
+          start.unstarted = ids.slice(i);
+          break;
+        }
+        if (row === null) start.skipped.push({ id, reason: "not_found" });
+        else if (isSettled(row)) start.skipped.push({ id, reason: "already_sent" });
+        else if (row.dead_letter === 0) {
+          start.skipped.push({ id, reason: row.state === "failed" ? "not_found" : "already_queued" });
+        } else if (row.possibly_sent === 1 && !includePossiblySent) {
+          start.skipped.push({ id, reason: "possibly_sent" });
+        } else if (row.frame === null || !decodeFrame(new Uint8Array(row.frame)).ok) {
+          start.skipped.push({ id, reason: "undecodable" });
+        } else {
+          markReplay(this.exec, id, token);
+          start.replay.push({ id, frame: new Uint8Array(row.frame), acceptedAt: row.accepted_at });
+          bytes += frameBytes;
+        }
+      }
+      return start;
+    });
+  }
+
+  /** A replay's last step, once its messages are queued: the notes are `queued`, their entries gone. */
+  finishReplay(ids: string[], token: number): BehindRecord[] {
+    return this.call("finishReplay", () => {
+      const now = Date.now();
+      const records: BehindRecord[] = [];
+      for (const id of ids) {
+        const row = noteOf(this.exec, id);
+        if (row === null || row.replay_token !== token || row.dead_letter === 0) continue;
+        const queued = moveNote(this.exec, id, row, { to: "queued", at: now }, now);
+        const record = statusRecordOf(queued);
+        if (record !== null) records.push({ record, version: queued.version });
+      }
+      return records;
+    });
+  }
+
+  /** An operator gives up on a dead letter: the note is `failed` (discarded) and never sent. */
+  discard(id: string, now = Date.now()): DiscardResult {
+    return this.call("discard", () => {
+      const row = noteOf(this.exec, id);
+      if (row === null || row.dead_letter === 0) {
+        return row !== null && (row.state === "queued" || row.request_key !== null)
+          ? { kind: "in_queue" }
+          : { kind: "not_found" };
+      }
+      if (row.request_key !== null) return { kind: "in_queue" };
+      const discarded = moveNote(this.exec, id, row, { to: "discarded", at: now }, now);
+      return { kind: "discarded", record: statusRecordOf(discarded), version: discarded.version };
+    });
+  }
+
+  stats(): LedgerStats {
+    return this.call("stats", () => {
+      // Before its own queries: a reading does not count the scans it makes to count.
+      const usage = this.meter.usage();
+      const now = Date.now();
+      const states: Record<string, number> = {};
+      let records = 0;
+      for (const row of this.exec<{ state: string; n: number }>(
+        "SELECT state, count(*) AS n FROM notes WHERE id NOT LIKE 'msg-%' GROUP BY state",
+      ).rows) {
+        states[row.state] = row.n;
+        records += row.n;
+      }
+      const byReason: Record<string, number> = {};
+      let total = 0;
+      for (const row of this.exec<{ reason: string; n: number }>(
+        "SELECT error_code AS reason, count(*) AS n FROM notes WHERE dead_letter = 1 GROUP BY error_code",
+      ).rows) {
+        byReason[row.reason] = row.n;
+        total += row.n;
+      }
+      const count = (query: string, ...bindings: SqlStorageValue[]) =>
+        this.exec<{ n: number }>(query, ...bindings).rows[0]?.n ?? 0;
+      return {
+        states,
+        records,
+        deadLetters: {
+          total,
+          byReason,
+          possiblySent: count("SELECT count(*) AS n FROM notes WHERE dead_letter = 1 AND possibly_sent = 1"),
+        },
+        behind: count("SELECT count(*) AS n FROM notes WHERE kv_version < version"),
+        unanswered: count("SELECT count(*) AS n FROM requests WHERE lease_until <= ?", now),
+        usage,
+      };
+    });
+  }
+
+  /** Drops rows past their time, a few times a day; answers how many went. */
+  prune(): number {
+    return this.call("prune", () => {
+      const now = Date.now();
+      const last = this.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'pruned_at'").rows[0];
+      if (last !== undefined && now - last.value < PRUNE_INTERVAL_MS) return 0;
+      const { rowsWritten } = this.exec(
+        `DELETE FROM notes WHERE id IN (SELECT id FROM notes WHERE expires_at < ? AND request_key IS NULL
+           AND kv_version = version LIMIT ?)`,
+        now,
+        PRUNE_BATCH,
+      );
+      this.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('pruned_at', ?)", now);
+      return rowsWritten;
+    });
+  }
+
+  // --- inside a transaction ---
+
+  /** A note whose held request was just planned: what it became if that request expired. */
+  private afterPlan(id: string, decided: ClaimDecision): ClaimDecision {
+    if (decided.kind !== "settled") return decided;
+    return settledDecision(noteOf(this.exec, id) as NoteRow);
+  }
+
+  /**
+   * `written`: the consumer wrote the outcome's record to KV before this call, so that KV holds
+   * this version once it is the one recorded (set in the same row write, which is what is billed).
+   * Answers whether the note moved.
+   */
+  private applyOutcome(
+    row: NoteRow,
+    outcome: NoteOutcome,
+    request: RequestSettling,
+    written: boolean,
+    now: number,
+  ): boolean {
+    const { record } = outcome;
+    const ownBinding = row.request_key === outcome.key;
+    // The consumer's clock, so that the ledger's times and the record KV got agree.
+    const at = Date.parse(record.updatedAt) || now;
+    const attempts = record.attempts;
+    if (record.state === "sent") {
+      if (isSettled(row)) {
+        if (ownBinding) releaseSent(this.exec, row.id);
+        return false;
+      }
+      const providerId = record.providerId ?? null;
+      moveNote(this.exec, row.id, row, { to: "sent", providerId, attempts, at, kv: written }, now);
+      return true;
+    }
+    // A failed or retrying record always carries its code and sentence (queue/deliver-notes.ts).
+    const failure = { error: record.error ?? "", code: record.errorCode ?? "unexpected_response", at };
+    if (record.state === "failed") {
+      if (isSettled(row) || (!ownBinding && row.request_key !== null)) return false;
+      const letter = outcome.deadLetter === undefined ? null : { possiblySent: outcome.deadLetter.possiblySent };
+      moveNote(this.exec, row.id, row, { to: "failed", failure, letter, attempts, kv: written }, now);
+      return true;
+    }
+    // A transient failure: only the holder of the request may say so, and only for its own notes.
+    if (!request.held || !ownBinding || isSettled(row)) return false;
+    if (outcome.ambiguous) {
+      if (!request.marked) markMaybeSent(this.exec, outcome.key);
+      request.marked = true;
+    } else if (requestOf(this.exec, outcome.key)?.maybe_sent !== 1) {
+      // Refused before the provider looked at it (a 429, a refused key): the notes are free again.
+      request.dissolve = true;
+    }
+    if (row.state === "dead") return false; // filed by the dead-letter queue; its request may still settle it
+    if (outcome.unchanged && row.state === "retrying") return true;
+    const nextAttemptAt = record.nextAttemptAt === undefined ? null : Date.parse(record.nextAttemptAt);
+    moveNote(this.exec, row.id, row, { to: "retrying", failure, nextAttemptAt, attempts, kv: written }, now);
+    return true;
+  }
+
+  private fileUndecodable(note: UndecodableNote, now: number): ClaimDecision {
+    const row = noteOf(this.exec, note.id);
+    if (row !== null && (isSettled(row) || row.dead_letter === 1 || row.request_key !== null)) {
+      return settledDecision(row);
+    }
+    const error = `${DELIVERY_ERRORS.undecodable.sentence} ${note.problem}`;
+    const filed = moveNote(
+      this.exec,
+      note.id,
+      row,
+      {
+        to: "undecodable",
+        failure: { error, code: "undecodable", at: now },
+        frame: note.frame,
+        replayedAt: note.replayedAt ?? null,
+        acceptedAt: note.acceptedAt,
+        attempts: note.attempts,
+      },
+      now,
+    );
+    return settledDecision(filed);
+  }
+}
+
+function settledDecision(row: NoteRow): ClaimDecision {
+  return { kind: "settled", record: statusRecordOf(row), behind: row.kv_version < row.version, version: row.version };
+}
+
+function sendDecision(key: string, row: NoteRow | null): ClaimDecision {
+  const decision: ClaimDecision = { kind: "send", key };
+  if (row?.first_failure_at != null) decision.firstFailureAt = new Date(row.first_failure_at).toISOString();
+  if (row?.state === "retrying" && row.error_code !== null) {
+    decision.retrying = row.error_code as DeliveryErrorCode;
+  }
+  return decision;
+}
+
+/** A replay's message may send a failed note again; any other copy of it is a stale redelivery. */
+function replays(note: ClaimNote, row: NoteRow): boolean {
+  return note.replayedAt !== undefined && note.replayedAt === row.replay_token;
+}

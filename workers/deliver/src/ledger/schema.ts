@@ -1,0 +1,198 @@
+/**
+ * The delivery ledger's tables, their row types, how long a row lives, the order a note's states
+ * move in, and the schema version with its migrations: the one place that knows how a note is
+ * stored. The ledger object (ledger.ts) calls {@link ensureSchema} once when it wakes, as the
+ * agents SDK does (`CURRENT_SCHEMA_VERSION`, cloudflare/agents packages/agents/src/index.ts).
+ */
+
+import { DEAD_LETTER_TTL_SECONDS, type NoteState } from "@notepipe/pipeline";
+
+/** Bumped with every change to the tables below; each step from the one before is in {@link MIGRATIONS}. */
+export const CURRENT_SCHEMA_VERSION = 2;
+
+/**
+ * Rows outlive KV's status records a little: a sent note is never sent again for 30 days, beyond
+ * the provider's own 24 h key window, whatever replays or late client re-posts bring.
+ */
+export const ROW_TTL_MS = 31 * 24 * 60 * 60 * 1000;
+export const DEAD_LETTER_TTL_MS = DEAD_LETTER_TTL_SECONDS * 1000;
+
+/**
+ * How far along a note is. A note moves only to a state of a higher rank, or sideways within its
+ * rank; the two ways back (a replay of a dead letter, an operator's discard) are named moves of
+ * their own in notes.ts.
+ */
+export const RANK: Record<NoteState, number> = {
+  queued: 0,
+  retrying: 0,
+  failed: 1,
+  dead: 1,
+  sent: 2,
+  delivered: 3,
+  bounced: 4,
+  complained: 4,
+};
+
+/**
+ * A note: its state, the columns its status record is built from (notes.ts, `statusRecordOf`), its
+ * dead letter if it has one, and the request that holds it.
+ */
+export interface NoteRow extends Record<string, SqlStorageValue> {
+  id: string;
+  state: NoteState;
+  attempts: number;
+  /** The status record's version; 0 while the note has none. */
+  version: number;
+  /** The version KV is known to hold. */
+  kv_version: number;
+  /** ms: the status record's `updatedAt`. */
+  updated_at: number;
+  error: string | null;
+  error_code: string | null;
+  provider_id: string | null;
+  next_attempt_at: number | null;
+  first_failure_at: number | null;
+  last_failure_at: number | null;
+  /** 1 while ops lists the note as a dead letter: the one mark of a dead letter. */
+  dead_letter: number;
+  possibly_sent: number;
+  request_key: string | null;
+  frame: ArrayBuffer | null;
+  accepted_at: number | null;
+  replayed_at: number | null;
+  replay_token: number | null;
+  event_id: string | null;
+  expires_at: number;
+}
+
+/** One request to the provider, byte for byte the same on every attempt. */
+export interface RequestRow extends Record<string, SqlStorageValue> {
+  key: string;
+  from_json: string;
+  subject_json: string;
+  /** JSON array of the note ids, sorted. */
+  note_ids: string;
+  created_at: number;
+  holder: string | null;
+  lease_until: number;
+  /** An attempt may have reached the provider: only the same request may go out again. */
+  maybe_sent: number;
+  attempts: number;
+}
+
+/** Runs one statement, read to its end so that its row counts are final. */
+export type Exec = <T extends Record<string, SqlStorageValue>>(
+  query: string,
+  ...bindings: unknown[]
+) => { rows: T[]; rowsWritten: number };
+
+/**
+ * WITHOUT ROWID: keyed by the text id itself, a row write is one b-tree write, where a rowid table
+ * would write its primary-key index too, a second billed row per insert.
+ */
+const NOTES_TABLE = `
+CREATE TABLE notes (
+  id TEXT PRIMARY KEY,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  version INTEGER NOT NULL DEFAULT 0,
+  kv_version INTEGER NOT NULL DEFAULT 0,
+  updated_at INTEGER NOT NULL,
+  error TEXT,
+  error_code TEXT,
+  provider_id TEXT,
+  next_attempt_at INTEGER,
+  first_failure_at INTEGER,
+  last_failure_at INTEGER,
+  dead_letter INTEGER NOT NULL DEFAULT 0,
+  possibly_sent INTEGER NOT NULL DEFAULT 0,
+  request_key TEXT,
+  frame BLOB,
+  accepted_at INTEGER,
+  replayed_at INTEGER,
+  replay_token INTEGER,
+  event_id TEXT,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX notes_dead ON notes(id) WHERE dead_letter = 1;
+CREATE INDEX notes_behind ON notes(updated_at) WHERE kv_version < version;
+`;
+
+const REQUESTS_TABLE = `
+CREATE TABLE requests (
+  key TEXT PRIMARY KEY,
+  from_json TEXT NOT NULL,
+  subject_json TEXT NOT NULL,
+  note_ids TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  holder TEXT,
+  lease_until INTEGER NOT NULL,
+  maybe_sent INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+`;
+
+/** `meta` holds the schema version and the ledger's own bookkeeping (when it last pruned). */
+const META_TABLE = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)";
+
+/** Today's tables, for an object that has none yet. */
+const CURRENT_TABLES = NOTES_TABLE + REQUESTS_TABLE;
+
+/** ISO 8601 in a version 1 record, as ms (NULL stays NULL). */
+const msOf = (path: string) => `CAST(round(unixepoch(json_extract(record, '${path}'), 'subsec') * 1000) AS INTEGER)`;
+
+/**
+ * The step to each version from the one before. Version 1 is the ledger as first deployed, with
+ * no version stored: a `notes` table with the status record as JSON in `record`, and a dead letter
+ * marked by `dead = 1` whatever the state. Version 2 keeps the record's fields in columns (built
+ * back in one function) and a dead letter's reason and sentence in the record's `error_code` and
+ * `error`, which always held the same. The whole table is copied once, in the transaction that
+ * wakes the object: SQLite's documented way to change a table's columns
+ * (https://www.sqlite.org/lang_altertable.html, "Making Other Kinds Of Table Schema Changes").
+ */
+const MIGRATIONS: Record<number, string> = {
+  2: `
+ALTER TABLE notes RENAME TO notes_v1;
+DROP INDEX IF EXISTS notes_dead;
+DROP INDEX IF EXISTS notes_behind;
+${NOTES_TABLE}
+INSERT INTO notes (id, state, attempts, version, kv_version, updated_at, error, error_code, provider_id,
+  next_attempt_at, first_failure_at, last_failure_at, dead_letter, possibly_sent, request_key, frame, accepted_at,
+  replayed_at, replay_token, event_id, expires_at)
+SELECT id, state, attempts, version, kv_version, COALESCE(${msOf("$.updatedAt")}, updated_at),
+  CASE WHEN dead = 1 THEN dead_message ELSE json_extract(record, '$.error') END,
+  CASE WHEN dead = 1 THEN dead_reason ELSE json_extract(record, '$.errorCode') END,
+  json_extract(record, '$.providerId'), ${msOf("$.nextAttemptAt")}, first_failure_at, last_failure_at, dead,
+  possibly_sent, request_key, frame, accepted_at, replayed_at, replay_token, event_id, expires_at
+FROM notes_v1;
+DROP TABLE notes_v1;
+`,
+};
+
+/**
+ * Brings the object's tables to {@link CURRENT_SCHEMA_VERSION}, in one transaction: a fresh object
+ * gets today's tables, an older one each migration in turn. Costs one row read when up to date.
+ */
+export function ensureSchema(storage: DurableObjectStorage): void {
+  storage.transactionSync(() => {
+    const sql = storage.sql;
+    sql.exec(META_TABLE);
+    const stored = sql.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'schema_version'").toArray()[0];
+    const version = stored?.value ?? (tableExists(sql, "notes") ? 1 : 0);
+    if (version === CURRENT_SCHEMA_VERSION) return;
+    if (version > CURRENT_SCHEMA_VERSION) {
+      // An older deploy woke an object a newer one migrated: it must not write rows it cannot read.
+      throw new Error(`ledger schema ${version} is newer than this code's ${CURRENT_SCHEMA_VERSION}`);
+    }
+    if (version === 0) {
+      sql.exec(CURRENT_TABLES);
+    } else {
+      for (let next = version + 1; next <= CURRENT_SCHEMA_VERSION; next++) sql.exec(MIGRATIONS[next] as string);
+    }
+    sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", CURRENT_SCHEMA_VERSION);
+  });
+}
+
+function tableExists(sql: SqlStorage, name: string): boolean {
+  return sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", name).toArray().length > 0;
+}
