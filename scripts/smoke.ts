@@ -240,7 +240,8 @@ async function main(to: string): Promise<void> {
 
   await step("ops", async () => {
     const stats = await new OpsClient({ baseUrl: ingestUrl, token: opsToken, timeoutMs: 10_000 }).stats();
-    return `GET /ops/stats with the ops token: ${stats.records} notes in the ledger, ${stats.deadLetters.total} dead letters`;
+    const count = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
+    return `GET /ops/stats with the ops token: the ledger holds ${count(stats.records, "note")}, ${count(stats.deadLetters.total, "dead letter")}`;
   });
 
   console.log(`smoke: ok, ${passed} steps in ${((performance.now() - runStarted) / 1000).toFixed(1)} s.`);
