@@ -30,7 +30,11 @@ export function createLocalProvider(options: LocalProviderOptions = {}): LocalPr
   app.route("/", controlApi(state));
   app.route("/", inboxApi(state));
 
-  app.notFound((c) => errorResponse(c, c.get("api") ?? "control", new ProviderError("not_found")));
+  // An unserved path under Resend's `/emails` gets Resend's 404 (resend-contract.ts, `not-found`).
+  app.notFound((c) => {
+    const api = c.get("api") ?? (/^\/emails(?:\/|$)/.test(c.req.path) ? "resend" : "control");
+    return errorResponse(c, api, new ProviderError("not_found"));
+  });
   app.onError((error, c) => {
     const api = c.get("api") ?? "control";
     if (error instanceof ProviderError) return errorResponse(c, api, error);

@@ -226,13 +226,13 @@ export const RESEND_CONTRACT: readonly ContractRow[] = [
   {
     id: "not-found",
     rule: "404 `not_found`: the endpoint does not exist.",
-    localProvider: "404 `not_found` on any path it does not serve.",
+    localProvider: "404 `not_found` for any path under `/emails` it does not serve.",
     source: ERRORS,
   },
   {
     id: "method-not-allowed",
     rule: "405 `method_not_allowed`: the method is not allowed for the path.",
-    localProvider: "Never: an unserved method and path is 404 `not_found`.",
+    localProvider: "Never: an unserved method on a path under `/emails` is 404 `not_found`.",
     source: ERRORS,
   },
   {

@@ -111,10 +111,17 @@ describe("POST /_control/reset", () => {
 });
 
 describe("unknown routes", () => {
-  it("answer 404 JSON", async () => {
+  it("answer 404 in Resend's shape under /emails, notepipe's elsewhere", async () => {
     const { app } = createLocalProvider();
-    const res = await app.request("/emails/123/cancel", { method: "POST" });
-    expect(res.status).toBe(404);
-    expect(await res.json()).toMatchObject({ error: "not_found" });
+    const resend = await app.request("/emails/123/cancel", { method: "POST" });
+    expect(resend.status).toBe(404);
+    expect(await resend.json()).toEqual({
+      statusCode: 404,
+      name: "not_found",
+      message: "The requested endpoint does not exist.",
+    });
+    const other = await app.request("/nowhere");
+    expect(other.status).toBe(404);
+    expect(await other.json()).toMatchObject({ error: "not_found" });
   });
 });
