@@ -82,6 +82,11 @@ export class DeliveryLedger extends DurableObject<Env> {
     this.exec = this.meter.exec(ctx.storage.sql);
   }
 
+  /** The ledger's one clock, so that a bench (bench/workers/ledger-soak/) can run it on simulated days. */
+  protected now(): number {
+    return Date.now();
+  }
+
   /** Runs `work` as one transaction, counted as one Durable Object request. */
   private call<T>(method: string, work: () => T): T {
     this.meter.request(method);
@@ -103,7 +108,7 @@ export class DeliveryLedger extends DurableObject<Env> {
     // Each note claimed is one queue delivery (a read), whatever becomes of it.
     this.meter.claimedNotes(input.notes.length);
     return this.call("claim", () => {
-      const now = Date.now();
+      const now = this.now();
       const decisions: Record<string, ClaimDecision> = {};
       const plans = new Map<string, SendPlan | ClaimDecision>();
       const inBatch = new Set(input.notes.map((note) => note.id));
@@ -144,7 +149,7 @@ export class DeliveryLedger extends DurableObject<Env> {
   settle(input: SettleInput): SettleResult {
     this.meter.kvWrites(input.written.length);
     return this.call("settle", () => {
-      const now = Date.now();
+      const now = this.now();
       const written = new Set(input.written);
       const keys = new Map<string, RequestSettling>();
 
@@ -189,7 +194,7 @@ export class DeliveryLedger extends DurableObject<Env> {
     idempotent: boolean,
   ): Record<string, ClaimDecision> {
     return this.call("fileDeadLetters", () => {
-      const now = Date.now();
+      const now = this.now();
       const decisions: Record<string, ClaimDecision> = {};
       for (const note of notes) {
         const row = noteOf(this.exec, note.id);
@@ -234,7 +239,7 @@ export class DeliveryLedger extends DurableObject<Env> {
   /** A provider's delivery event: moves the note forward only, each event once. */
   applyEvent(event: { noteId: string; state: NoteState; eventId: string; error?: string }): EventOutcome {
     return this.call("applyEvent", () => {
-      const now = Date.now();
+      const now = this.now();
       const row = noteOf(this.exec, event.noteId);
       if (row === null) return { kind: "unknown" };
       if (row.event_id === event.eventId) return { kind: "duplicate" };
@@ -264,7 +269,7 @@ export class DeliveryLedger extends DurableObject<Env> {
   /** Records KV may not hold yet, oldest first, leaving out those written in the last `quietMs`. */
   behind(limit: number, quietMs: number): BehindRecord[] {
     return this.call("behind", () => {
-      const before = Date.now() - quietMs;
+      const before = this.now() - quietMs;
       return this.exec<NoteRow>(
         "SELECT * FROM notes WHERE kv_version < version AND updated_at <= ? ORDER BY updated_at LIMIT ?",
         before,
@@ -339,7 +344,7 @@ export class DeliveryLedger extends DurableObject<Env> {
   /** A replay's last step, once its messages are queued: the notes are `queued`, their entries gone. */
   finishReplay(ids: string[], token: number): BehindRecord[] {
     return this.call("finishReplay", () => {
-      const now = Date.now();
+      const now = this.now();
       const records: BehindRecord[] = [];
       for (const id of ids) {
         const row = noteOf(this.exec, id);
@@ -353,7 +358,7 @@ export class DeliveryLedger extends DurableObject<Env> {
   }
 
   /** An operator gives up on a dead letter: the note is `failed` (discarded) and never sent. */
-  discard(id: string, now = Date.now()): DiscardResult {
+  discard(id: string, now = this.now()): DiscardResult {
     return this.call("discard", () => {
       const row = noteOf(this.exec, id);
       if (row === null || row.dead_letter === 0) {
@@ -371,7 +376,7 @@ export class DeliveryLedger extends DurableObject<Env> {
     return this.call("stats", () => {
       // Before its own queries: a reading does not count the scans it makes to count.
       const usage = this.meter.usage();
-      const now = Date.now();
+      const now = this.now();
       const states: Record<string, number> = {};
       let records = 0;
       for (const row of this.exec<{ state: string; n: number }>(
@@ -408,7 +413,7 @@ export class DeliveryLedger extends DurableObject<Env> {
   /** Drops rows past their time, a few times a day; answers how many went. */
   prune(): number {
     return this.call("prune", () => {
-      const now = Date.now();
+      const now = this.now();
       const last = this.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'pruned_at'").rows[0];
       if (last !== undefined && now - last.value < PRUNE_INTERVAL_MS) return 0;
       const { rowsWritten } = this.exec(
