@@ -20,7 +20,7 @@ describe("a request refused as a whole: every email gets the same outcome", () =
     // status, name, code, Retry-After, message
     [500, "internal_server_error", "provider_unavailable", null, "An unexpected error occurred."],
     [500, "application_error", "provider_unavailable", null, "An unexpected error occurred."],
-    [429, "rate_limit_exceeded", "rate_limited", 1, "Too many requests. You can only make 2 requests per second."],
+    [429, "rate_limit_exceeded", "rate_limited", 1, "Too many requests. You can only make 5 requests per second."],
     [429, "daily_quota_exceeded", "quota_exceeded", null, "You have reached your daily email sending quota."],
     [429, "monthly_quota_exceeded", "quota_exceeded", null, "You have reached your monthly email sending quota."],
     [401, "missing_api_key", "auth_failed", null, "Missing API key in the authorization header."],

@@ -1,9 +1,9 @@
 /**
- * Pacing by the provider's own rate-limit headers. Resend allows 2 requests per second in fixed
- * one-second windows and says so on every answer (`ratelimit-remaining`, `ratelimit-reset`: whole
- * seconds until the window resets; a 429 adds `retry-after`). When an answer says the window is
- * used up, the next request waits in the isolate until it resets, instead of earning a 429 and a
- * trip through the queue. Only an optimisation: the 429/Retry-After path stays for everything this
+ * Pacing by the provider's own rate-limit headers. Resend allows a team 5 requests per second by
+ * default (https://resend.com/docs/api-reference/rate-limit) and says how many are left on every
+ * answer (`ratelimit-remaining`, `ratelimit-reset`: whole seconds until the window resets; a 429
+ * adds `retry-after`). When an answer says the window is used up, the next request waits in the
+ * isolate until it resets, instead of earning a 429 and a trip through the queue. Only an optimisation: the 429/Retry-After path stays for everything this
  * does not cover (another isolate, a longer wait, a provider without the headers, such as Postmark).
  */
 
