@@ -125,7 +125,11 @@ describe("pnpm smoke on a running stack", () => {
     expect(line(run.stdout, "ops")).toMatch(
       /GET \/ops\/stats with the ops token: the ledger holds 1 note, 0 dead letters$/,
     );
-    expect(run.stdout.trimEnd().split("\n").at(-1)).toMatch(/^smoke: ok, 4 steps in \d+\.\d s\.$/);
+    expect(run.stdout.trimEnd().split("\n").at(-1)).toMatch(
+      new RegExp(
+        `^smoke: ok, 4 steps in \\d+\\.\\d s; the email in ${to}'s inbox has X-Notepipe-Note-Id: ${noteIdOf(run.stdout)}$`,
+      ),
+    );
     expect(emailsTo(to).filter((email) => email.noteId === noteIdOf(run.stdout))).toHaveLength(1);
     for (const secret of [token, opsToken]) expect(run.stdout + run.stderr).not.toContain(secret);
   });
