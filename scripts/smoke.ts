@@ -30,8 +30,12 @@ import { CliError, OpsClient } from "@notepipe/ops-cli";
 import { type NoteState, SENT_STATES } from "@notepipe/pipeline";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 
-/** Each status poll is one KV read on the deployment's bill: a 60 s wait costs 120 at most. */
-const POLL_INTERVAL_MS = 500;
+/**
+ * A status poll a second, as a screen following a note it just sent does: within what ingest's
+ * STATUS_LIMITER plans for (wrangler.ingest.toml: under 10 polls in 10 s), and each poll is one KV
+ * read on the deployment's bill, so a 60 s wait costs 60 at most.
+ */
+const POLL_INTERVAL_MS = 1000;
 /** An enrollment code is valid for 10 to 20 minutes (README.md, "Enrollment"): longer is no use. */
 const CODE_WAIT_MS = 10 * 60_000;
 
