@@ -32,9 +32,11 @@ import {
   dropIfEmpty,
   extendLeases,
   isInFlight,
+  leaseUntil,
   letGo,
   markMaybeSent,
   planHeld,
+  releaseExpired,
   requestOf,
   waitSeconds,
 } from "./requests.ts";
@@ -130,13 +132,13 @@ export class DeliveryLedger extends DurableObject<Env> {
       }
 
       const sends = [...plans.values()].filter((plan): plan is SendPlan => "notes" in plan);
-      const leaseUntil = now + input.leaseMs * (sends.length + (fresh.length > 0 ? 1 : 0));
+      const until = leaseUntil(input, sends.length + (fresh.length > 0 ? 1 : 0), now);
       if (fresh.length > 0) {
-        sends.push(claimFresh(this.exec, fresh, input, now, leaseUntil));
+        sends.push(claimFresh(this.exec, fresh, input, now, until));
         for (const note of fresh) decisions[note.id] = sendDecision(input.newKey, noteOf(this.exec, note.id));
       }
       for (const note of input.undecodable) decisions[note.id] = this.fileUndecodable(note, now);
-      extendLeases(this.exec, sends, input, leaseUntil);
+      extendLeases(this.exec, sends, input, until);
       return { decisions, sends };
     });
   }
@@ -270,8 +272,10 @@ export class DeliveryLedger extends DurableObject<Env> {
   behind(limit: number, quietMs: number): BehindRecord[] {
     return this.call("behind", () => {
       const before = this.now() - quietMs;
+      // Only notes have records: the filter is in the query, before its LIMIT.
       return this.exec<NoteRow>(
-        "SELECT * FROM notes WHERE kv_version < version AND updated_at <= ? ORDER BY updated_at LIMIT ?",
+        `SELECT * FROM notes WHERE kv_version < version AND updated_at <= ? AND id NOT LIKE 'msg-%'
+           ORDER BY updated_at LIMIT ?`,
         before,
         limit,
       ).rows.flatMap((row) => {
@@ -362,12 +366,16 @@ export class DeliveryLedger extends DurableObject<Env> {
     return this.call("discard", () => {
       const row = noteOf(this.exec, id);
       if (row === null || row.dead_letter === 0) {
-        return row !== null && (row.state === "queued" || row.request_key !== null)
+        return row !== null && (RANK[row.state] === RANK.queued || row.request_key !== null)
           ? { kind: "in_queue" }
           : { kind: "not_found" };
       }
-      if (row.request_key !== null) return { kind: "in_queue" };
+      const request = row.request_key === null ? null : requestOf(this.exec, row.request_key);
+      // Being sent right now: the send's answer settles it. Held by a request nobody sends any
+      // more, it is let go of (the request keeps its frame while it exists).
+      if (request !== null && isInFlight(request, now)) return { kind: "in_queue" };
       const discarded = moveNote(this.exec, id, row, { to: "discarded", at: now }, now);
+      if (row.request_key !== null) dropIfEmpty(this.exec, row.request_key);
       return { kind: "discarded", record: statusRecordOf(discarded), version: discarded.version };
     });
   }
@@ -416,6 +424,7 @@ export class DeliveryLedger extends DurableObject<Env> {
       const now = this.now();
       const last = this.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'pruned_at'").rows[0];
       if (last !== undefined && now - last.value < PRUNE_INTERVAL_MS) return 0;
+      releaseExpired(this.exec, now, PRUNE_BATCH);
       const { rowsWritten } = this.exec(
         `DELETE FROM notes WHERE id IN (SELECT id FROM notes WHERE expires_at < ? AND request_key IS NULL
            AND kv_version = version LIMIT ?)`,
@@ -464,7 +473,10 @@ export class DeliveryLedger extends DurableObject<Env> {
     // A failed or retrying record always carries its code and sentence (queue/deliver-notes.ts).
     const failure = { error: record.error ?? "", code: record.errorCode ?? "unexpected_response", at };
     if (record.state === "failed") {
-      if (isSettled(row) || (!ownBinding && row.request_key !== null)) return false;
+      // Another request's refusal does not speak for a note held elsewhere, or given up on already.
+      if (isSettled(row) || (!ownBinding && (row.request_key !== null || RANK[row.state] === RANK.failed))) {
+        return false;
+      }
       const letter = outcome.deadLetter === undefined ? null : { possiblySent: outcome.deadLetter.possiblySent };
       moveNote(this.exec, row.id, row, { to: "failed", failure, letter, attempts, kv: written }, now);
       return true;
@@ -478,7 +490,8 @@ export class DeliveryLedger extends DurableObject<Env> {
       // Refused before the provider looked at it (a 429, a refused key): the notes are free again.
       request.dissolve = true;
     }
-    if (row.state === "dead") return false; // filed by the dead-letter queue; its request may still settle it
+    // A dead letter its request still holds stays one: only the request's answer settles it.
+    if (row.dead_letter === 1) return false;
     if (outcome.unchanged && row.state === "retrying") return true;
     const nextAttemptAt = record.nextAttemptAt === undefined ? null : Date.parse(record.nextAttemptAt);
     moveNote(this.exec, row.id, row, { to: "retrying", failure, nextAttemptAt, attempts, kv: written }, now);

@@ -87,9 +87,41 @@ export function noteOf(exec: Exec, id: string): NoteRow | null {
  * implies, in one row write; answers the row as it now is.
  */
 export function moveNote(exec: Exec, id: string, row: NoteRow | null, move: Move, now: number): NoteRow {
-  const next = nextRow(row ?? blankRow(id, now), move, now);
+  const from = row ?? blankRow(id, now);
+  if (!canMove(from, move)) {
+    // The callers check first: reaching here is a bug, and the call's transaction is rolled back.
+    throw new Error(
+      `ledger: note ${id} cannot move from ${from.state} to ${move.to === "event" ? move.state : move.to}`,
+    );
+  }
+  const next = nextRow(from, move, now);
   writeRow(exec, next);
   return next;
+}
+
+/**
+ * The forward-only rule: a note moves to a state of a higher rank, or sideways within its rank,
+ * never back. The two ways back start from a dead letter: a replay (`claimed`, then `queued`) and
+ * an operator's discard.
+ */
+function canMove(row: NoteRow, move: Move): boolean {
+  const rank = RANK[row.state];
+  switch (move.to) {
+    case "claimed":
+      return rank === RANK.queued || row.dead_letter === 1;
+    case "queued":
+    case "discarded":
+      return row.dead_letter === 1;
+    case "retrying":
+    case "dead":
+      return rank === RANK.queued;
+    case "sent":
+    case "failed":
+    case "undecodable":
+      return rank < RANK.sent;
+    case "event":
+      return RANK[move.state] > rank;
+  }
 }
 
 /** The row a note's first move starts from: queued, no record, no request. */
@@ -121,6 +153,8 @@ function blankRow(id: string, now: number): NoteRow {
 
 /** The new status record's version, and what KV holds once the caller's write of it counts. */
 function newRecord(row: NoteRow, kv: boolean, at: number): Pick<NoteRow, "version" | "kv_version" | "updated_at"> {
+  // A message without a note id has no status record: nothing for KV to catch up with.
+  if (isMessageId(row.id)) return { version: row.version, kv_version: row.kv_version, updated_at: at };
   const version = row.version + 1;
   return { version, kv_version: kv ? version : row.kv_version, updated_at: at };
 }
@@ -144,6 +178,8 @@ function nextRow(row: NoteRow, move: Move, now: number): NoteRow {
     case "claimed":
       return {
         ...row,
+        // A replay takes the dead letter back: the note is queued again, whatever its send meets.
+        ...(row.dead_letter === 1 ? { ...newRecord(row, false, now), ...NO_FAILURE, state: "queued" as const } : {}),
         request_key: move.key,
         frame: bytesOf(move.frame),
         accepted_at: row.accepted_at ?? move.acceptedAt,
@@ -207,8 +243,7 @@ function nextRow(row: NoteRow, move: Move, now: number): NoteRow {
     case "undecodable":
       return {
         ...row,
-        // A message without a note id has no status record to version.
-        ...(isMessageId(row.id) ? { updated_at: move.failure.at } : newRecord(row, false, move.failure.at)),
+        ...newRecord(row, false, move.failure.at),
         ...failed(row, move.failure),
         state: "failed",
         attempts: Math.max(row.attempts, move.attempts),
@@ -254,7 +289,9 @@ function nextRow(row: NoteRow, move: Move, now: number): NoteRow {
         next_attempt_at: null,
         dead_letter: 0,
         replay_token: null,
-        frame: null,
+        request_key: null,
+        // Its request, if it still exists, goes out byte for byte as it first did (requests.ts, `dropIfEmpty`).
+        frame: row.request_key === null ? null : row.frame,
         expires_at: now + ROW_TTL_MS,
       };
   }
@@ -363,9 +400,14 @@ export function deadLetterOf(row: NoteRow): DeadLetter {
   return letter;
 }
 
-/** The note will not be sent again: the provider has it, or deliver gave up on it. */
+/** The provider took the note: nothing sends it again. */
 export function isSettled(row: NoteRow): boolean {
   return RANK[row.state] >= RANK.sent;
+}
+
+/** A frame is kept by a dead letter (for a replay) and by the request that holds the note. */
+export function needsFrame(row: NoteRow): boolean {
+  return row.dead_letter === 1 || row.request_key !== null;
 }
 
 /** A frame as SQLite stores it: a BLOB binds from an ArrayBuffer of exactly its bytes. */

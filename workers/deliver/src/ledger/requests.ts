@@ -5,7 +5,7 @@
  */
 
 import { DELIVERY_ERRORS } from "../queue/outcomes.ts";
-import { dropFrame, isSettled, moveNote, noteOf, releaseNote } from "./notes.ts";
+import { dropFrame, moveNote, needsFrame, noteOf, releaseNote } from "./notes.ts";
 import type { Exec, RequestRow } from "./schema.ts";
 import type { ClaimDecision, ClaimInput, ClaimNote, SendPlan } from "./types.ts";
 
@@ -134,12 +134,21 @@ export function claimFresh(
 }
 
 /**
- * An invocation sends its requests one after another: the last of `sends` must not outlive its
- * lease, so each request it holds is held for all of them.
+ * The lease of every request a claim hands back: the invocation sends them one after another, so
+ * each is held until the last may have gone out, `leaseMs` per request. A request held for less
+ * could be handed to another invocation while this one still sends it (Resend answers the second
+ * send 409; Postmark, which keeps no keys, sends twice).
  */
-export function extendLeases(exec: Exec, sends: readonly SendPlan[], input: ClaimInput, leaseUntil: number): void {
-  for (const plan of sends.length > 1 ? sends.slice(0, -1) : []) {
-    exec("UPDATE requests SET lease_until = ? WHERE key = ? AND holder = ?", leaseUntil, plan.key, input.holder);
+export function leaseUntil(input: ClaimInput, requests: number, now: number): number {
+  return now + input.leaseMs * requests;
+}
+
+/** Holds each request of `sends` that this claim took over until `until` (the new one is inserted so). */
+export function extendLeases(exec: Exec, sends: readonly SendPlan[], input: ClaimInput, until: number): void {
+  if (sends.length < 2) return;
+  for (const plan of sends) {
+    if (plan.key === input.newKey) continue;
+    exec("UPDATE requests SET lease_until = ? WHERE key = ? AND holder = ?", until, plan.key, input.holder);
   }
 }
 
@@ -195,8 +204,8 @@ export function markMaybeSent(exec: Exec, key: string): void {
 }
 
 /**
- * Deletes request `key` once it holds no note, and with it the frames it kept for notes sent
- * meanwhile (a dead letter keeps its own); answers whether it is gone.
+ * Deletes request `key` once it holds no note, and with it the frames it kept for notes settled or
+ * discarded meanwhile (a dead letter keeps its own); answers whether it is gone.
  */
 export function dropIfEmpty(exec: Exec, key: string): boolean {
   const request = requestOf(exec, key);
@@ -204,8 +213,32 @@ export function dropIfEmpty(exec: Exec, key: string): boolean {
   const rows = idsOf(request).map((id) => noteOf(exec, id));
   if (rows.some((row) => row?.request_key === key)) return false;
   for (const row of rows) {
-    if (row !== null && row.frame !== null && isSettled(row)) dropFrame(exec, row.id);
+    if (row !== null && row.frame !== null && !needsFrame(row)) dropFrame(exec, row.id);
   }
   exec("DELETE FROM requests WHERE key = ?", key);
   return true;
+}
+
+/**
+ * Lets go of notes past their time that a request nobody sends any more still holds (a dead letter
+ * filed while its request was unanswered, never replayed): at most `limit` of them, so that the
+ * prune that follows can remove them. Answers how many it let go.
+ */
+export function releaseExpired(exec: Exec, now: number, limit: number): number {
+  const held = exec<{ id: string; request_key: string }>(
+    "SELECT id, request_key FROM notes WHERE expires_at < ? AND request_key IS NOT NULL LIMIT ?",
+    now,
+    limit,
+  ).rows;
+  const keys = new Set<string>();
+  let released = 0;
+  for (const { id, request_key: key } of held) {
+    const request = requestOf(exec, key);
+    if (request !== null && isInFlight(request, now)) continue;
+    releaseNote(exec, id);
+    keys.add(key);
+    released++;
+  }
+  for (const key of keys) dropIfEmpty(exec, key);
+  return released;
 }

@@ -112,7 +112,8 @@ CREATE TABLE notes (
   replayed_at INTEGER,
   replay_token INTEGER,
   event_id TEXT,
-  expires_at INTEGER NOT NULL
+  expires_at INTEGER NOT NULL,
+  CHECK (state <> 'dead' OR dead_letter = 1)
 ) WITHOUT ROWID;
 CREATE INDEX notes_dead ON notes(id) WHERE dead_letter = 1;
 CREATE INDEX notes_behind ON notes(updated_at) WHERE kv_version < version;
@@ -149,6 +150,9 @@ const msOf = (path: string) => `CAST(round(unixepoch(json_extract(record, '${pat
  * `error`, which always held the same. The whole table is copied once, in the transaction that
  * wakes the object: SQLite's documented way to change a table's columns
  * (https://www.sqlite.org/lang_altertable.html, "Making Other Kinds Of Table Schema Changes").
+ * Two kinds of version 1 row are mended on the way: a `dead` note whose dead letter a replay had
+ * cleared before its message was sent is `queued` (a new record, for KV); a row without a record
+ * (`msg-` entries) has nothing for KV to catch up with.
  */
 const MIGRATIONS: Record<number, string> = {
   2: `
@@ -159,9 +163,11 @@ ${NOTES_TABLE}
 INSERT INTO notes (id, state, attempts, version, kv_version, updated_at, error, error_code, provider_id,
   next_attempt_at, first_failure_at, last_failure_at, dead_letter, possibly_sent, request_key, frame, accepted_at,
   replayed_at, replay_token, event_id, expires_at)
-SELECT id, state, attempts, version, kv_version, COALESCE(${msOf("$.updatedAt")}, updated_at),
-  CASE WHEN dead = 1 THEN dead_message ELSE json_extract(record, '$.error') END,
-  CASE WHEN dead = 1 THEN dead_reason ELSE json_extract(record, '$.errorCode') END,
+SELECT id, CASE WHEN state = 'dead' AND dead = 0 THEN 'queued' ELSE state END, attempts,
+  version + (state = 'dead' AND dead = 0), CASE WHEN record IS NULL THEN version ELSE kv_version END,
+  COALESCE(${msOf("$.updatedAt")}, updated_at),
+  CASE WHEN dead = 1 THEN dead_message WHEN state = 'dead' THEN NULL ELSE json_extract(record, '$.error') END,
+  CASE WHEN dead = 1 THEN dead_reason WHEN state = 'dead' THEN NULL ELSE json_extract(record, '$.errorCode') END,
   json_extract(record, '$.providerId'), ${msOf("$.nextAttemptAt")}, first_failure_at, last_failure_at, dead,
   possibly_sent, request_key, frame, accepted_at, replayed_at, replay_token, event_id, expires_at
 FROM notes_v1;
