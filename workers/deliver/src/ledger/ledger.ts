@@ -12,11 +12,12 @@
 
 import { DurableObject } from "cloudflare:workers";
 import { decodeFrame } from "@notepipe/frame";
-import type { DeliveryErrorCode, LedgerUsage, NoteState } from "@notepipe/pipeline";
+import { type DeliveryErrorCode, type LedgerUsage, type NoteState, STATUS_TTL_SECONDS } from "@notepipe/pipeline";
 import { DELIVERY_ERRORS } from "../queue/outcomes.ts";
 import { Meter } from "./metering.ts";
 import {
   deadLetterOf,
+  deleteExpired,
   isSettled,
   markKvBehind,
   markReplay,
@@ -60,9 +61,14 @@ import type {
   UndecodableNote,
 } from "./types.ts";
 
-/** Pruning scans the table (an index on expiry would cost a row write per note): a few times a day. */
-const PRUNE_INTERVAL_MS = 6 * 60 * 60 * 1000;
-const PRUNE_BATCH = 5000;
+/**
+ * Rows one prune deletes at most, so that a run holds the object for a few milliseconds whatever
+ * the backlog (docs/BENCHMARKS.md, "Delivery ledger soak"); a full batch runs again on the alarm.
+ */
+export const PRUNE_BATCH = 2_000;
+const PRUNE_AGAIN_MS = 1_000;
+/** The client calls a note `expired` this long after acceptance: a record KV never took is no use after. */
+const STATUS_TTL_MS = STATUS_TTL_SECONDS * 1000;
 
 /** One request's part in a settle call. */
 interface RequestSettling {
@@ -418,22 +424,24 @@ export class DeliveryLedger extends DurableObject<Env> {
     });
   }
 
-  /** Drops rows past their time, a few times a day; answers how many went. */
-  prune(): number {
-    return this.call("prune", () => {
-      const now = this.now();
-      const last = this.exec<{ value: number }>("SELECT value FROM meta WHERE key = 'pruned_at'").rows[0];
-      if (last !== undefined && now - last.value < PRUNE_INTERVAL_MS) return 0;
+  /**
+   * Drops up to PRUNE_BATCH rows past their time (schema.ts), oldest first; answers how many went.
+   * The Cron runs it every 5 minutes; a full batch means more are due, and the object's alarm runs
+   * it again a second later until they are gone, so pruning keeps up with any rate the object takes.
+   */
+  async prune(): Promise<number> {
+    const now = this.now();
+    const pruned = this.call("prune", () => {
       releaseExpired(this.exec, now, PRUNE_BATCH);
-      const { rowsWritten } = this.exec(
-        `DELETE FROM notes WHERE id IN (SELECT id FROM notes WHERE expires_at < ? AND request_key IS NULL
-           AND kv_version = version LIMIT ?)`,
-        now,
-        PRUNE_BATCH,
-      );
-      this.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('pruned_at', ?)", now);
-      return rowsWritten;
+      return deleteExpired(this.exec, now, now - STATUS_TTL_MS, PRUNE_BATCH);
     });
+    if (pruned === PRUNE_BATCH) await this.ctx.storage.setAlarm(now + PRUNE_AGAIN_MS);
+    return pruned;
+  }
+
+  /** A prune that found more rows due than one batch goes on. */
+  override async alarm(): Promise<void> {
+    await this.prune();
   }
 
   // --- inside a transaction ---

@@ -95,7 +95,7 @@ export function moveNote(exec: Exec, id: string, row: NoteRow | null, move: Move
     );
   }
   const next = nextRow(from, move, now);
-  writeRow(exec, next);
+  writeRow(exec, next, row === null || next.expires_at !== row.expires_at);
   return next;
 }
 
@@ -187,7 +187,6 @@ function nextRow(row: NoteRow, move: Move, now: number): NoteRow {
         replay_token: null,
         dead_letter: 0,
         attempts: Math.max(row.attempts, move.attempts),
-        expires_at: now + ROW_TTL_MS,
       };
     case "sent":
       return {
@@ -201,7 +200,6 @@ function nextRow(row: NoteRow, move: Move, now: number): NoteRow {
         frame: null,
         dead_letter: 0,
         replay_token: null,
-        expires_at: now + ROW_TTL_MS,
       };
     case "retrying":
       return {
@@ -212,7 +210,6 @@ function nextRow(row: NoteRow, move: Move, now: number): NoteRow {
         next_attempt_at: move.nextAttemptAt,
         last_failure_at: row.last_failure_at,
         attempts: Math.max(row.attempts, move.attempts),
-        expires_at: now + ROW_TTL_MS,
       };
     case "failed":
       return {
@@ -225,7 +222,7 @@ function nextRow(row: NoteRow, move: Move, now: number): NoteRow {
         dead_letter: move.letter === null ? 0 : 1,
         possibly_sent: move.letter?.possiblySent ? 1 : 0,
         replay_token: null,
-        expires_at: now + DEAD_LETTER_TTL_MS,
+        expires_at: move.letter === null ? row.expires_at : now + DEAD_LETTER_TTL_MS,
       };
     case "dead":
       return {
@@ -277,7 +274,6 @@ function nextRow(row: NoteRow, move: Move, now: number): NoteRow {
         frame: row.request_key === null ? null : row.frame,
         dead_letter: 0,
         replay_token: null,
-        expires_at: now + ROW_TTL_MS,
       };
     case "discarded":
       return {
@@ -292,7 +288,6 @@ function nextRow(row: NoteRow, move: Move, now: number): NoteRow {
         request_key: null,
         // Its request, if it still exists, goes out byte for byte as it first did (requests.ts, `dropIfEmpty`).
         frame: row.request_key === null ? null : row.frame,
-        expires_at: now + ROW_TTL_MS,
       };
   }
 }
@@ -322,13 +317,33 @@ const COLUMNS = [
 ] as const satisfies readonly (keyof NoteRow)[];
 
 /** One upsert of every column: a row write, however many columns the move changed. */
-const WRITE_ROW = `INSERT INTO notes (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})
-  ON CONFLICT (id) DO UPDATE SET ${COLUMNS.slice(1)
-    .map((column) => `${column} = excluded.${column}`)
-    .join(", ")}`;
+const upsertSetting = (columns: readonly string[]) =>
+  `INSERT INTO notes (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})
+  ON CONFLICT (id) DO UPDATE SET ${columns.map((column) => `${column} = excluded.${column}`).join(", ")}`;
+const WRITE_ROW = upsertSetting(COLUMNS.slice(1));
+/**
+ * The same, leaving `expires_at` out of the update: SQLite rewrites a row's entry in every index
+ * whose column the SET names, changed or not, and each entry rewritten is a billed row written.
+ */
+const WRITE_ROW_SAME_EXPIRY = upsertSetting(COLUMNS.slice(1, -1));
 
-function writeRow(exec: Exec, row: NoteRow): void {
-  exec(WRITE_ROW, ...COLUMNS.map((column) => row[column]));
+function writeRow(exec: Exec, row: NoteRow, expiryMoved: boolean): void {
+  exec(expiryMoved ? WRITE_ROW : WRITE_ROW_SAME_EXPIRY, ...COLUMNS.map((column) => row[column]));
+}
+
+/**
+ * Deletes up to `limit` notes whose time is up (`expires_at` before `now`), oldest first through
+ * the expiry index: never one a request holds, nor one whose record KV has not taken while its
+ * client may still ask for it (accepted after `askedSince`). Answers how many went.
+ */
+export function deleteExpired(exec: Exec, now: number, askedSince: number, limit: number): number {
+  return exec(
+    `DELETE FROM notes WHERE id IN (SELECT id FROM notes WHERE expires_at < ? AND request_key IS NULL
+       AND (kv_version = version OR accepted_at < ?) ORDER BY expires_at LIMIT ?) RETURNING id`,
+    now,
+    askedSince,
+    limit,
+  ).rows.length;
 }
 
 /** Lets go of the request that holds the note, which stays as it is. */

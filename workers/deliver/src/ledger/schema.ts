@@ -8,13 +8,19 @@
 import { DEAD_LETTER_TTL_SECONDS, type NoteState } from "@notepipe/pipeline";
 
 /** Bumped with every change to the tables below; each step from the one before is in {@link MIGRATIONS}. */
-export const CURRENT_SCHEMA_VERSION = 2;
+export const CURRENT_SCHEMA_VERSION = 3;
+
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
- * Rows outlive KV's status records a little: a sent note is never sent again for 30 days, beyond
- * the provider's own 24 h key window, whatever replays or late client re-posts bring.
+ * How long a note's row outlives its first write: until no copy of the note can reach a consumer.
+ * The client re-posts a note at most 7 days after enqueueing it (packages/client, outbox expiry),
+ * and Queues keeps each copy at most 14 days (the paid maximum of the message retention,
+ * https://developers.cloudflare.com/queues/configuration/configure-queues/), so the last copy
+ * arrives within 21 days; a day more covers a copy the dead-letter queue files after a ledger
+ * outage. workers/deliver/README.md, "How long the ledger keeps a row", has the arithmetic.
  */
-export const ROW_TTL_MS = 31 * 24 * 60 * 60 * 1000;
+export const ROW_TTL_MS = (7 + 14 + 1) * DAY_MS;
 export const DEAD_LETTER_TTL_MS = DEAD_LETTER_TTL_SECONDS * 1000;
 
 /**
@@ -133,11 +139,18 @@ CREATE TABLE requests (
 ) WITHOUT ROWID;
 `;
 
-/** `meta` holds the schema version and the ledger's own bookkeeping (when it last pruned). */
+/** `meta` holds the schema version. */
 const META_TABLE = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)";
 
+/**
+ * Prune walks expired rows oldest first and reads no other. A row's expiry is written with the row
+ * and moves only when the note becomes or stops being a dead letter (notes.ts), so the index costs
+ * one row write per note, not one per move.
+ */
+const EXPIRY_INDEX = "CREATE INDEX notes_expiry ON notes(expires_at);";
+
 /** Today's tables, for an object that has none yet. */
-const CURRENT_TABLES = NOTES_TABLE + REQUESTS_TABLE;
+const CURRENT_TABLES = NOTES_TABLE + EXPIRY_INDEX + REQUESTS_TABLE;
 
 /** ISO 8601 in a version 1 record, as ms (NULL stays NULL). */
 const msOf = (path: string) => `CAST(round(unixepoch(json_extract(record, '${path}'), 'subsec') * 1000) AS INTEGER)`;
@@ -153,6 +166,8 @@ const msOf = (path: string) => `CAST(round(unixepoch(json_extract(record, '${pat
  * Two kinds of version 1 row are mended on the way: a `dead` note whose dead letter a replay had
  * cleared before its message was sent is `queued` (a new record, for KV); a row without a record
  * (`msg-` entries) has nothing for KV to catch up with.
+ * Version 3 indexes the rows by expiry, for prune, which then needs no note of when it last ran;
+ * existing rows keep the expiry they have.
  */
 const MIGRATIONS: Record<number, string> = {
   2: `
@@ -173,6 +188,7 @@ SELECT id, CASE WHEN state = 'dead' AND dead = 0 THEN 'queued' ELSE state END, a
 FROM notes_v1;
 DROP TABLE notes_v1;
 `,
+  3: `${EXPIRY_INDEX} DELETE FROM meta WHERE key = 'pruned_at';`,
 };
 
 /**
