@@ -16,6 +16,8 @@ const RATE_LIMIT = "https://resend.com/docs/api-reference/rate-limit";
 const ERROR_1010 = "https://resend.com/docs/knowledge-base/403-error-1010";
 const CLOUDFLARE_1010 =
   "https://developers.cloudflare.com/support/troubleshooting/http-status-codes/cloudflare-1xxx-errors/error-1010/";
+/** An API client's report of the body (no Cloudflare page gives it). */
+const REPORTED_1010 = "https://github.com/cth9191/higgsfield-api-skill/issues/1";
 const OPENAPI = "https://github.com/resend/resend-openapi/blob/main/resend.yaml";
 
 export const RESEND_LIMITS = {
@@ -53,9 +55,9 @@ export const RESEND_CONTRACT: readonly ContractRow[] = [
   },
   {
     id: "edge-1010",
-    rule: "The 403 is Cloudflare's error 1010 (banned browser signature), sent before the request reaches the API. Cloudflare documents the error, not a body for API clients.",
+    rule: "The 403 is Cloudflare's error 1010 (banned browser signature), sent before the request reaches the API. Cloudflare documents the error, not a body for API clients; the ones that met it report a plain-text `error code: 1010`.",
     localProvider: `403, \`content-type: text/plain\`, body \`${CLOUDFLARE_1010_BODY}\`: never Resend's JSON.`,
-    source: `${ERROR_1010}, ${CLOUDFLARE_1010}`,
+    source: `${ERROR_1010}, ${CLOUDFLARE_1010}, ${REPORTED_1010}`,
   },
   {
     id: "authorization",
