@@ -5,7 +5,7 @@
  */
 
 import type { DeliveryErrorCode } from "@notepipe/pipeline";
-import { callLedger, type Ledger, ledgerOf } from "../ledger/client.ts";
+import { callLedger, type Ledger } from "../ledger/client.ts";
 import type { DeadLetterPage, DiscardResult, LedgerStats, ReplayStart } from "../ledger/types.ts";
 import { projectToKv } from "../status/projection.ts";
 
@@ -18,7 +18,10 @@ const WHO = "deliver (ops)";
  */
 export const DEAD_LETTERS_PER_CALL = 200;
 
-/** The ledger did not answer, even when asked a second time: nothing changed, asking again is safe. */
+/**
+ * The ledger did not answer (ledger/client.ts says when it was asked again): each of its calls is
+ * one transaction, so nothing changed and asking again is safe.
+ */
 export class LedgerUnavailableError extends Error {
   constructor(cause: unknown) {
     super("The delivery ledger did not answer.", { cause });
@@ -27,9 +30,8 @@ export class LedgerUnavailableError extends Error {
 }
 
 async function ask<T>(call: (ledger: Ledger) => Promise<T>, env: Env): Promise<T> {
-  const ledger = ledgerOf(env);
   try {
-    return await callLedger(() => call(ledger));
+    return await callLedger(env, call);
   } catch (error) {
     throw new LedgerUnavailableError(error);
   }
@@ -82,10 +84,9 @@ export function beginReplay(
  * shows the old record until the note is sent).
  */
 export async function finishReplay(env: Env, ids: readonly string[], token: number): Promise<void> {
-  const ledger = ledgerOf(env);
   try {
-    const records = await callLedger(async () => await ledger.finishReplay([...ids], token));
-    await projectToKv(env, ledger, records, WHO);
+    const records = await callLedger(env, async (ledger) => await ledger.finishReplay([...ids], token));
+    await projectToKv(env, records, WHO);
   } catch (error) {
     const name = error instanceof Error ? error.name : typeof error;
     console.error(`${WHO}: replayed ${ids.length} note(s) but could not mark them queued (${name}).`);
@@ -99,7 +100,7 @@ export async function finishReplay(env: Env, ids: readonly string[], token: numb
 export async function discardDeadLetter(env: Env, id: string): Promise<DiscardResult> {
   const result = await ask(async (ledger): Promise<DiscardResult> => await ledger.discard(id), env);
   if (result.kind === "discarded" && result.record !== null) {
-    await projectToKv(env, ledgerOf(env), [{ record: result.record, version: result.version }], WHO);
+    await projectToKv(env, [{ record: result.record, version: result.version }], WHO);
   }
   return result;
 }

@@ -10,7 +10,7 @@
 
 import type { NoteMessage } from "@notepipe/pipeline";
 import { readConfig } from "../config.ts";
-import { callLedger, ledgerOf } from "../ledger/client.ts";
+import { callLedger } from "../ledger/client.ts";
 import type { ClaimDecision, ClaimNote, UndecodableNote } from "../ledger/types.ts";
 import { projectToKv, recordsBehind } from "../status/projection.ts";
 import { outageDelaySeconds } from "./backoff.ts";
@@ -44,13 +44,12 @@ export async function deadLetterNotes(batch: MessageBatch<unknown>, env: Env): P
     else undecodable.push({ ...base, isNoteId: decoded.isNoteId, frame: decoded.bytes, problem: decoded.problem });
   }
 
-  const ledger = ledgerOf(env);
   // Unreadable settings: assume a provider without keys, the side that never hides a duplicate.
   const read = readConfig(env);
   const idempotent = read.ok && read.config.provider.idempotent;
   let decisions: Record<string, ClaimDecision>;
   try {
-    decisions = await callLedger(() => ledger.fileDeadLetters(notes, undecodable, idempotent));
+    decisions = await callLedger(env, (ledger) => ledger.fileDeadLetters(notes, undecodable, idempotent));
   } catch (error) {
     const name = error instanceof Error ? error.name : typeof error;
     console.error(`${WHO}: LEDGER UNAVAILABLE (${name}); ${batch.messages.length} message(s) wait to be filed.`);
@@ -58,7 +57,7 @@ export async function deadLetterNotes(batch: MessageBatch<unknown>, env: Env): P
     return;
   }
 
-  await projectToKv(env, ledger, recordsBehind(decisions), WHO);
+  await projectToKv(env, recordsBehind(decisions), WHO);
 
   for (const [id, messages] of byId) {
     const decision = decisions[id];

@@ -15,7 +15,7 @@
 import { decodeFrame, type Frame } from "@notepipe/frame";
 import type { DeliveryErrorCode, StatusRecord } from "@notepipe/pipeline";
 import { type DeliverConfig, readConfig } from "../config.ts";
-import { callLedger, ledgerOf } from "../ledger/client.ts";
+import { callLedger } from "../ledger/client.ts";
 import type {
   ClaimDecision,
   ClaimNote,
@@ -103,12 +103,11 @@ export async function deliverNotes(batch: MessageBatch<unknown>, env: Env): Prom
 /** Steps 2 to 4 for the notes this invocation sends. */
 async function claimSendSettle(env: Env, config: DeliverConfig, notes: Map<string, Note>): Promise<void> {
   if (notes.size === 0) return;
-  const ledger = ledgerOf(env);
   const holder = crypto.randomUUID();
 
   let claim: ClaimResult;
   try {
-    claim = await callLedger(() =>
+    claim = await callLedger(env, (ledger) =>
       ledger.claim({
         holder,
         newKey: `notepipe-v2-${crypto.randomUUID()}`,
@@ -138,13 +137,13 @@ async function claimSendSettle(env: Env, config: DeliverConfig, notes: Map<strin
   for (const outcome of outcomes) if (!outcome.unchanged) toWrite.push(outcome.record);
   const [written] = await Promise.all([
     putStatuses(env.STATUS, toWrite, WHO),
-    projectToKv(env, ledger, recordsBehind(claim.decisions), WHO),
+    projectToKv(env, recordsBehind(claim.decisions), WHO),
   ]);
 
   let settled: SettleResult = {};
   try {
     if (outcomes.length > 0) {
-      settled = await callLedger(() => ledger.settle({ holder, outcomes, written: [...written] }));
+      settled = await callLedger(env, (ledger) => ledger.settle({ holder, outcomes, written: [...written] }));
     }
   } catch (error) {
     // The provider's answers are lost to the ledger: the requests stay held, and when their lease

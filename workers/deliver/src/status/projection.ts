@@ -4,7 +4,7 @@
  * The consumers, the webhooks, ops and the repair all project through {@link projectToKv}.
  */
 
-import { callLedger, type Ledger } from "../ledger/client.ts";
+import { callLedger } from "../ledger/client.ts";
 import type { BehindRecord, ClaimDecision } from "../ledger/types.ts";
 import { putStatuses } from "./records.ts";
 
@@ -13,11 +13,10 @@ import { putStatuses } from "./records.ts";
  * when KV refused writes; `event` is the id of the provider's event that moved the notes, if one did.
  *
  * @example
- * await projectToKv(env, ledger, await ledger.finishReplay(ids, token), "deliver (ops)");
+ * await projectToKv(env, await callLedger(env, (ledger) => ledger.finishReplay(ids, token)), "deliver (ops)");
  */
 export async function projectToKv(
   env: Env,
-  ledger: Ledger,
   records: readonly BehindRecord[],
   who: string,
   event?: string,
@@ -32,9 +31,8 @@ export async function projectToKv(
   const synced = records.filter((item) => written.has(item.record.id));
   if (synced.length === 0) return 0;
   // A sync that went unrecorded only costs the repair one more write of the same record.
-  await callLedger(() => ledger.synced(synced.map((item) => ({ id: item.record.id, version: item.version })))).catch(
-    () => undefined,
-  );
+  const entries = synced.map((item) => ({ id: item.record.id, version: item.version }));
+  await callLedger(env, (ledger) => ledger.synced(entries)).catch(() => undefined);
   return synced.length;
 }
 

@@ -3,7 +3,7 @@
  * quota), so that a sent note never stays unknown to its client, and prunes the ledger's old rows.
  */
 
-import { callLedger, ledgerOf } from "../ledger/client.ts";
+import { callLedger } from "../ledger/client.ts";
 import { projectToKv } from "./projection.ts";
 
 /**
@@ -16,10 +16,9 @@ const QUIET_MS = 60_000;
 const WHO = "deliver (repair)";
 
 export async function repairStatuses(env: Env): Promise<{ behind: number; written: number; pruned: number }> {
-  const ledger = ledgerOf(env);
-  const behind = await callLedger(() => ledger.behind(REPAIR_BATCH, QUIET_MS));
-  const written = await projectToKv(env, ledger, behind, WHO);
-  const pruned = await callLedger(() => ledger.prune());
+  const behind = await callLedger(env, (ledger) => ledger.behind(REPAIR_BATCH, QUIET_MS));
+  const written = await projectToKv(env, behind, WHO);
+  const pruned = await callLedger(env, (ledger) => ledger.prune());
   if (behind.length > 0) console.log(`${WHO}: ${written} of ${behind.length} status record(s) written`);
   return { behind: behind.length, written, pruned };
 }

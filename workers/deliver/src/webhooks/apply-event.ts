@@ -16,7 +16,7 @@
 
 import type { NoteState } from "@notepipe/pipeline";
 import { HttpError } from "../http/errors.ts";
-import { callLedger, ledgerOf } from "../ledger/client.ts";
+import { callLedger } from "../ledger/client.ts";
 import type { EventOutcome } from "../ledger/types.ts";
 import { providerDetail } from "../queue/outcomes.ts";
 import { projectToKv } from "../status/projection.ts";
@@ -53,10 +53,9 @@ const UNKNOWN_RETRY_AFTER_SECONDS = "5";
  * await applyDeliveryEvent(env, { noteId, state: "delivered", eventId: svixId });
  */
 export async function applyDeliveryEvent(env: Env, event: DeliveryEvent): Promise<ApplyOutcome> {
-  const ledger = ledgerOf(env);
   let outcome: EventOutcome;
   try {
-    outcome = await callLedger(async (): Promise<EventOutcome> => await ledger.applyEvent(event));
+    outcome = await callLedger(env, async (ledger): Promise<EventOutcome> => await ledger.applyEvent(event));
   } catch {
     throw new HttpError("retry_later", {
       message: "The delivery ledger cannot be reached; retry later.",
@@ -70,6 +69,6 @@ export async function applyDeliveryEvent(env: Env, event: DeliveryEvent): Promis
     });
   }
   if (outcome.kind !== "applied") return outcome.kind;
-  await projectToKv(env, ledger, [{ record: outcome.record, version: outcome.version }], WHO, event.eventId);
+  await projectToKv(env, [{ record: outcome.record, version: outcome.version }], WHO, event.eventId);
   return "applied";
 }
