@@ -1,6 +1,6 @@
 /**
  * Turns a run's results into what people read: the tables (the same rows on stdout and in
- * docs/BENCHMARKS.md) and the verdict on each of issues 6's and 12's targets. The charts are
+ * docs/BENCHMARKS.md) and the verdict on each of issues 6's, 12's and 21's targets. The charts are
  * bench/chart.ts's and bench/deliver-report.ts's.
  */
 
@@ -9,6 +9,8 @@ import type { CapacityResults } from "./capacity.ts";
 import { capacityOpsTable, capacityPlanTable, judgeCapacityTarget } from "./capacity-report.ts";
 import type { DeliverResults } from "./deliver-cpu.ts";
 import { deliverHttpTable, deliverQueueTable, judgeDeliverTargets } from "./deliver-report.ts";
+import { judgeLedgerTargets, ledgerCallsTable, ledgerDaysTable } from "./ledger-report.ts";
+import type { LedgerSoakResults } from "./ledger-soak.ts";
 import type { MicroRow } from "./micro.ts";
 import type { PipelineResult } from "./pipeline.ts";
 import type { ProfileRun } from "./profile.ts";
@@ -53,6 +55,8 @@ export interface BenchResults {
   deliver: DeliverResults | null;
   /** Billable operations per note and notes a day per plan (bench/capacity.ts). */
   capacity: CapacityResults | null;
+  /** The delivery ledger's soak (bench/ledger-soak.ts), dated on its own: it may be merged into a run. */
+  ledger?: LedgerSoakResults | null;
   targets: TargetVerdict[];
 }
 
@@ -216,7 +220,7 @@ export function profileTables(profiles: ProfileRun[]): Table[] {
 
 export function targetsTable(targets: TargetVerdict[]): Table {
   return {
-    title: "Targets (issues 6 and 12)",
+    title: "Targets (issues 6, 12 and 21)",
     headers: ["target", "measured", "verdict", "note"],
     rows: targets.map((t) => [t.target, t.measured, t.verdict, t.note]),
   };
@@ -238,7 +242,7 @@ function pairedRatios(cpu: CpuResults, config: CpuConfig, base: CpuConfig): stri
   return parts;
 }
 
-/** Issues 6's and 12's targets against this run. */
+/** Issues 6's, 12's and 21's targets against this run. */
 export function judgeTargets(results: Omit<BenchResults, "targets">): TargetVerdict[] {
   const verdicts: TargetVerdict[] = [];
   const micro = (size: string) => results.micro?.find((r) => r.size === size);
@@ -339,6 +343,7 @@ export function judgeTargets(results: Omit<BenchResults, "targets">): TargetVerd
   });
   verdicts.push(...judgeDeliverTargets(results.deliver));
   verdicts.push(judgeCapacityTarget(results.capacity));
+  verdicts.push(...judgeLedgerTargets(results.ledger));
   return verdicts;
 }
 
@@ -384,6 +389,7 @@ export function tablesOf(results: BenchResults): Table[] {
     ...(results.bundles ? [bundleTable(results.bundles)] : []),
     ...(results.deliver ? [deliverQueueTable(results.deliver), deliverHttpTable(results.deliver)] : []),
     ...(results.capacity ? [capacityOpsTable(results.capacity), capacityPlanTable(results.capacity)] : []),
+    ...(results.ledger ? [ledgerDaysTable(results.ledger), ledgerCallsTable(results.ledger)] : []),
     targetsTable(results.targets),
     ...profileTables(results.profiles),
   ];

@@ -10,11 +10,14 @@
  *                ops replay and webhook request, inside workerd, beside the 5 ms goal
  *   6. capacity  billable operations per note on the local stack (busy, quiet, webhooks on) and
  *                the notes a day each plan allows
+ *   7. ledger    the delivery ledger's soak: 40 simulated days at 1M notes a day, compressed, in
+ *                workerd; rows and bytes held each day, each call's CPU as the table grows
  *
  * A full run prints the tables, writes bench/results/latest.json, docs/images/cpu-per-request.svg,
  * docs/images/deliver-cpu-per-invocation.svg and the generated part of docs/BENCHMARKS.md. `--quick`
  * or `--only` runs print the tables and write bench/results/latest.json.tmp only, so that a trial
- * never replaces the committed results.
+ * never replaces the committed results, unless `--merge` asks for its parts to replace those of the
+ * committed run in bench/results/latest.json and docs/BENCHMARKS.md, every other part kept as it was.
  * Method and caveats: docs/BENCHMARKS.md.
  */
 
@@ -29,6 +32,7 @@ import { type CapacityLoad, measureCapacity } from "./capacity.ts";
 import { cpuChartSvg } from "./chart.ts";
 import { type DeliverLoad, type DeliverResults, measureDeliver } from "./deliver-cpu.ts";
 import { deliverChartSvg } from "./deliver-report.ts";
+import { type LedgerSoakLoad, measureLedgerSoak } from "./ledger-soak.ts";
 import { measureMicro } from "./micro.ts";
 import { measurePipeline, type PipelineOptions } from "./pipeline.ts";
 import { type ProfileRun, profileConfig } from "./profile.ts";
@@ -47,7 +51,7 @@ import { startUpstreamStub } from "./targets.ts";
 import { type CpuLoad, type CpuResults, cpuCell, measureCpu } from "./workerd-cpu.ts";
 import { CLOCK_TICKS_PER_SECOND, PRECISE_CPU } from "./workerd-process.ts";
 
-const PARTS = ["micro", "cpu", "profile", "deliver", "pipeline", "capacity", "bundle"] as const;
+const PARTS = ["micro", "cpu", "profile", "deliver", "pipeline", "capacity", "bundle", "ledger"] as const;
 type Part = (typeof PARTS)[number];
 
 /** Every note's bytes derive from it; change it and every run measures other (equally sized) notes. */
@@ -75,6 +79,8 @@ const FULL = {
     webhookRequests: 60,
     httpConcurrency: 2,
   } satisfies DeliverLoad,
+  // 5,000 real notes a simulated day, in rounds of an hour: a few seconds a day, a few minutes in all.
+  ledger: { days: 40, notesPerDay: 1_000_000, scale: 200, roundsPerDay: 24 } satisfies LedgerSoakLoad,
 };
 const QUICK = {
   cpu: { requests: 300, warmupRequests: 100, concurrency: 8, runs: 1 } satisfies CpuLoad,
@@ -94,6 +100,7 @@ const QUICK = {
     webhookRequests: 16,
     httpConcurrency: 2,
   } satisfies DeliverLoad,
+  ledger: { days: 40, notesPerDay: 1_000_000, scale: 2_000, roundsPerDay: 24 } satisfies LedgerSoakLoad,
 };
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
@@ -121,13 +128,17 @@ async function main(): Promise<void> {
     .description("Benchmarks notepipe against the naive relay; see docs/BENCHMARKS.md.")
     .option("--only <parts>", `comma-separated subset of ${PARTS.join(",")}`)
     .option("--quick", "fewer requests, runs and notes: a trial of the bench itself")
+    .option("--merge", "with --only: put these parts into the committed results and docs, keeping the others")
     .parse()
-    .opts<{ only?: string; quick?: boolean }>();
+    .opts<{ only?: string; quick?: boolean; merge?: boolean }>();
   const only = options.only?.split(",").map((part) => part.trim()) ?? [...PARTS];
   const unknown = only.filter((part) => !PARTS.includes(part as Part));
   if (unknown.length > 0) throw new Error(`Unknown part(s): ${unknown.join(", ")}; choose from ${PARTS.join(", ")}.`);
   const wants = (part: Part) => only.includes(part);
   const full = !options.quick && options.only === undefined;
+  if (options.merge && (options.quick || options.only === undefined)) {
+    throw new Error("--merge takes --only (the parts to replace) and no --quick: a trial never replaces results.");
+  }
   const load = options.quick ? QUICK : FULL;
 
   const started = performance.now();
@@ -185,6 +196,9 @@ async function main(): Promise<void> {
 
     const pipeline = wants("pipeline") ? await measurePipeline(load.pipeline, progress) : null;
     const capacity = wants("capacity") ? await measureCapacity(load.capacity, progress) : null;
+    const ledger = wants("ledger")
+      ? await measureLedgerSoak(repoRoot, join(scratch, "ledger"), load.ledger, progress)
+      : null;
 
     const partial: Omit<BenchResults, "targets"> = {
       date: new Date().toISOString(),
@@ -198,16 +212,17 @@ async function main(): Promise<void> {
       bundles: wants("bundle") ? bundles.map(({ outdir: _, ...size }) => size) : null,
       deliver,
       capacity,
+      ledger,
     };
-    const results: BenchResults = { ...partial, targets: judgeTargets(partial) };
+    const resultsDir = join(repoRoot, "bench/results");
+    const results = options.merge ? mergedResults(join(resultsDir, "latest.json"), partial, only) : judged(partial);
 
     console.log(["notepipe bench", ...machineLines(results), ""].join("\n"));
     for (const table of tablesOf(results)) console.log(`${renderText(table)}\n`);
 
-    const resultsDir = join(repoRoot, "bench/results");
     mkdirSync(resultsDir, { recursive: true });
     const json = `${JSON.stringify(results, null, 2)}\n`;
-    if (!full) {
+    if (!full && !options.merge) {
       writeFileSync(join(resultsDir, "latest.json.tmp"), json);
       progress("partial run: wrote bench/results/latest.json.tmp only");
       return;
@@ -223,6 +238,29 @@ async function main(): Promise<void> {
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+function judged(partial: Omit<BenchResults, "targets">): BenchResults {
+  return { ...partial, targets: judgeTargets(partial) };
+}
+
+/**
+ * The committed run with this run's parts in place of its own: the date, machine and every other
+ * part stay the committed run's (the ledger soak carries its own date).
+ */
+function mergedResults(path: string, partial: Omit<BenchResults, "targets">, parts: string[]): BenchResults {
+  const { targets: _, ...committed } = JSON.parse(readFileSync(path, "utf8")) as BenchResults;
+  const replaced: Partial<Record<Part, Partial<Omit<BenchResults, "targets">>>> = {
+    micro: { micro: partial.micro },
+    cpu: { cpu: partial.cpu },
+    profile: { profiles: partial.profiles },
+    deliver: { deliver: partial.deliver },
+    pipeline: { pipeline: partial.pipeline },
+    capacity: { capacity: partial.capacity },
+    bundle: { bundles: partial.bundles },
+    ledger: { ledger: partial.ledger },
+  };
+  return judged(Object.assign(committed, ...parts.map((part) => replaced[part as Part])));
 }
 
 await main();
