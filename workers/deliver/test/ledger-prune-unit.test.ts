@@ -6,7 +6,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { type DeliveryLedger, PRUNE_BATCH } from "../src/ledger/ledger.ts";
-import { ledger, ledgerNote } from "./ledger.ts";
+import { claimOf, ledger, ledgerNote } from "./ledger.ts";
 import { makeNote, makeNotes, messageOf, mockProvider, resendAccepted, runQueue, type TestNote } from "./notes.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -53,16 +53,7 @@ describe("prune", () => {
   it("keeps a note a request still holds, however old", async () => {
     await pruneAll();
     const note = makeNote();
-    await ledger().claim({
-      holder: "invocation-1",
-      newKey: `key-${crypto.randomUUID()}`,
-      fromJson: '"Notepipe <notes@example.com>"',
-      subjectJson: '"A note"',
-      leaseMs: 60_000,
-      keyWindowMs: 23 * 60 * 60 * 1000,
-      notes: [{ id: note.id, frame: note.frame, acceptedAt: null, attempts: 1 }],
-      undecodable: [],
-    });
+    await ledger().claim(claimOf("invocation-1", [note]));
     await expire([note.id]);
 
     expect(await ledger().prune()).toBe(0);

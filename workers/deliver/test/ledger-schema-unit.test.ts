@@ -59,7 +59,7 @@ it("carries a version 1 ledger's rows over to today's tables, records and dead l
     env.LEDGER.getByName(`version-1-${crypto.randomUUID()}`),
     (_instance: DeliveryLedger, state) => {
       const sql = state.storage.sql;
-      sql.exec("DROP TABLE notes; DROP TABLE requests; DROP TABLE meta;");
+      sql.exec("DROP TABLE notes; DROP TABLE requests; DROP TABLE meta; DROP TABLE counters;");
       sql.exec(VERSION_1);
       const insert = `INSERT INTO notes (id, state, attempts, record, version, kv_version, request_key, frame,
         accepted_at, replayed_at, replay_token, dead, dead_reason, dead_message, possibly_sent, first_failure_at,

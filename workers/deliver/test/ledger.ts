@@ -12,6 +12,7 @@ import { ledgerOf } from "../src/ledger/client.ts";
 import type { DeliveryLedger } from "../src/ledger/ledger.ts";
 import { statusRecordOf } from "../src/ledger/notes.ts";
 import type { NoteRow } from "../src/ledger/schema.ts";
+import type { ClaimInput } from "../src/ledger/types.ts";
 import { repairStatuses } from "../src/status/repair.ts";
 
 export interface LedgerNote {
@@ -26,6 +27,20 @@ export interface LedgerNote {
 }
 
 export const ledger = () => ledgerOf(env);
+
+/** A claim as the notes consumer makes it for `notes`, by invocation `holder`, with a minute's lease. */
+export function claimOf(holder: string, notes: { id: string; frame: Uint8Array }[]): ClaimInput {
+  return {
+    holder,
+    newKey: `key-${crypto.randomUUID()}`,
+    fromJson: '"Notepipe <notes@example.com>"',
+    subjectJson: '"A note"',
+    leaseMs: 60_000,
+    keyWindowMs: 23 * 60 * 60 * 1000,
+    notes: notes.map((note) => ({ id: note.id, frame: note.frame, acceptedAt: null, attempts: 1 })),
+    undecodable: [],
+  };
+}
 
 function sql<T>(query: string, ...bindings: unknown[]): Promise<T[]> {
   return runInDurableObject(

@@ -14,6 +14,7 @@ import { DurableObject } from "cloudflare:workers";
 import { decodeFrame } from "@notepipe/frame";
 import { type DeliveryErrorCode, type LedgerUsage, type NoteState, STATUS_TTL_SECONDS } from "@notepipe/pipeline";
 import { DELIVERY_ERRORS } from "../queue/outcomes.ts";
+import { beginCounting, readCounts, writeCounts } from "./counters.ts";
 import { Meter } from "./metering.ts";
 import {
   deadLetterOf,
@@ -100,7 +101,12 @@ export class DeliveryLedger extends DurableObject<Env> {
   /** Runs `work` as one transaction, counted as one Durable Object request. */
   private call<T>(method: string, work: () => T): T {
     this.meter.request(method);
-    return this.ctx.storage.transactionSync(work);
+    return this.ctx.storage.transactionSync(() => {
+      beginCounting();
+      const result = work();
+      writeCounts(this.exec);
+      return result;
+    });
   }
 
   usage(): LedgerUsage {
@@ -390,39 +396,13 @@ export class DeliveryLedger extends DurableObject<Env> {
 
   stats(): LedgerStats {
     return this.call("stats", () => {
-      // Before its own queries: a reading does not count the scans it makes to count.
+      // Before its own queries: a reading does not count the rows it reads to count.
       const usage = this.meter.usage();
-      const now = this.now();
-      const states: Record<string, number> = {};
-      let records = 0;
-      for (const row of this.exec<{ state: string; n: number }>(
-        "SELECT state, count(*) AS n FROM notes WHERE id NOT LIKE 'msg-%' GROUP BY state",
-      ).rows) {
-        states[row.state] = row.n;
-        records += row.n;
-      }
-      const byReason: Record<string, number> = {};
-      let total = 0;
-      for (const row of this.exec<{ reason: string; n: number }>(
-        "SELECT error_code AS reason, count(*) AS n FROM notes WHERE dead_letter = 1 GROUP BY error_code",
-      ).rows) {
-        byReason[row.reason] = row.n;
-        total += row.n;
-      }
-      const count = (query: string, ...bindings: SqlStorageValue[]) =>
-        this.exec<{ n: number }>(query, ...bindings).rows[0]?.n ?? 0;
-      return {
-        states,
-        records,
-        deadLetters: {
-          total,
-          byReason,
-          possiblySent: count("SELECT count(*) AS n FROM notes WHERE dead_letter = 1 AND possibly_sent = 1"),
-        },
-        behind: count("SELECT count(*) AS n FROM notes WHERE kv_version < version"),
-        unanswered: count("SELECT count(*) AS n FROM requests WHERE lease_until <= ?", now),
-        usage,
-      };
+      // `requests` holds only the requests in flight or unanswered, a few batches' worth: its scan is small.
+      const unanswered =
+        this.exec<{ n: number }>("SELECT count(*) AS n FROM requests WHERE lease_until <= ?", this.now()).rows[0]?.n ??
+        0;
+      return { ...readCounts(this.exec), unanswered, usage };
     });
   }
 

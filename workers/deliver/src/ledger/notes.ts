@@ -17,6 +17,7 @@ import {
   type StatusRecord,
 } from "@notepipe/pipeline";
 import { DELIVERY_ERRORS } from "../queue/outcomes.ts";
+import { COUNTED_COLUMNS, type Counted, countChange } from "./counters.ts";
 import { DEAD_LETTER_TTL_MS, type Exec, type NoteRow, RANK, ROW_TTL_MS } from "./schema.ts";
 
 /** Why the note failed, as its status record and its dead letter say it. */
@@ -96,6 +97,7 @@ export function moveNote(exec: Exec, id: string, row: NoteRow | null, move: Move
   }
   const next = nextRow(from, move, now);
   writeRow(exec, next, row === null || next.expires_at !== row.expires_at);
+  countChange(row, next);
   return next;
 }
 
@@ -337,13 +339,15 @@ function writeRow(exec: Exec, row: NoteRow, expiryMoved: boolean): void {
  * client may still ask for it (accepted after `askedSince`). Answers how many went.
  */
 export function deleteExpired(exec: Exec, now: number, askedSince: number, limit: number): number {
-  return exec(
+  const deleted = exec<Counted>(
     `DELETE FROM notes WHERE id IN (SELECT id FROM notes WHERE expires_at < ? AND request_key IS NULL
-       AND (kv_version = version OR accepted_at < ?) ORDER BY expires_at LIMIT ?) RETURNING id`,
+       AND (kv_version = version OR accepted_at < ?) ORDER BY expires_at LIMIT ?) RETURNING ${COUNTED_COLUMNS}`,
     now,
     askedSince,
     limit,
-  ).rows.length;
+  ).rows;
+  for (const row of deleted) countChange(row, null);
+  return deleted.length;
 }
 
 /** Lets go of the request that holds the note, which stays as it is. */
@@ -371,17 +375,19 @@ export function markReplay(exec: Exec, id: string, token: number): void {
  * may have landed after the newer one's: KV is then marked behind, for the repair.
  */
 export function markSynced(exec: Exec, id: string, version: number): void {
-  exec(
-    "UPDATE notes SET kv_version = CASE WHEN version = ? THEN version ELSE 0 END WHERE id = ? AND version >= ?",
-    version,
-    id,
-    version,
-  );
+  const row = noteOf(exec, id);
+  if (row === null || row.version < version) return;
+  const kvVersion = row.version === version ? version : 0;
+  exec("UPDATE notes SET kv_version = ? WHERE id = ?", kvVersion, id);
+  countChange(row, { ...row, kv_version: kvVersion });
 }
 
 /** KV took a record the ledger did not: it may now show an older state. The repair writes it again. */
 export function markKvBehind(exec: Exec, id: string): void {
+  const row = noteOf(exec, id);
+  if (row === null) return;
   exec("UPDATE notes SET kv_version = 0 WHERE id = ?", id);
+  countChange(row, { ...row, kv_version: 0 });
 }
 
 const FAILING: ReadonlySet<NoteState> = new Set(["retrying", "failed", "dead"]);

@@ -41,8 +41,9 @@ export function planHeld(
 ): SendPlan | ClaimDecision {
   const request = requestOf(exec, key);
   if (request === null) {
-    // A request row gone without its notes let go cannot happen in one transaction; heal the note.
-    exec("UPDATE notes SET request_key = NULL WHERE request_key = ?", key);
+    // A request row gone without its notes let go cannot happen in one transaction; heal the notes
+    // of this batch, each by its key (an index on `request_key` would cost a row written per move).
+    for (const id of inBatch) if (noteOf(exec, id)?.request_key === key) releaseNote(exec, id);
     return { kind: "wait", seconds: 1 };
   }
   if (request.holder !== input.holder && isInFlight(request, now)) {

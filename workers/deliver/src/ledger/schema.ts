@@ -8,7 +8,7 @@
 import { DEAD_LETTER_TTL_SECONDS, type NoteState } from "@notepipe/pipeline";
 
 /** Bumped with every change to the tables below; each step from the one before is in {@link MIGRATIONS}. */
-export const CURRENT_SCHEMA_VERSION = 3;
+export const CURRENT_SCHEMA_VERSION = 4;
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -149,8 +149,12 @@ const META_TABLE = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value
  */
 const EXPIRY_INDEX = "CREATE INDEX notes_expiry ON notes(expires_at);";
 
+/** What `stats` answers, kept by every call that changes a note (counters.ts): one row, a JSON object. */
+const COUNTERS_TABLE = "CREATE TABLE counters (id INTEGER PRIMARY KEY CHECK (id = 0), counts TEXT NOT NULL);";
+
 /** Today's tables, for an object that has none yet. */
-const CURRENT_TABLES = NOTES_TABLE + EXPIRY_INDEX + REQUESTS_TABLE;
+const CURRENT_TABLES = `${NOTES_TABLE}${EXPIRY_INDEX}${REQUESTS_TABLE}${COUNTERS_TABLE}
+INSERT INTO counters (id, counts) VALUES (0, '{}');`;
 
 /** ISO 8601 in a version 1 record, as ms (NULL stays NULL). */
 const msOf = (path: string) => `CAST(round(unixepoch(json_extract(record, '${path}'), 'subsec') * 1000) AS INTEGER)`;
@@ -167,7 +171,8 @@ const msOf = (path: string) => `CAST(round(unixepoch(json_extract(record, '${pat
  * cleared before its message was sent is `queued` (a new record, for KV); a row without a record
  * (`msg-` entries) has nothing for KV to catch up with.
  * Version 3 indexes the rows by expiry, for prune, which then needs no note of when it last ran;
- * existing rows keep the expiry they have.
+ * existing rows keep the expiry they have. Version 4 keeps `stats`'s counts in `counters`,
+ * counted once from the table as it is (the one scan it will ever need), as counters.ts counts.
  */
 const MIGRATIONS: Record<number, string> = {
   2: `
@@ -189,6 +194,16 @@ FROM notes_v1;
 DROP TABLE notes_v1;
 `,
   3: `${EXPIRY_INDEX} DELETE FROM meta WHERE key = 'pruned_at';`,
+  4: `
+${COUNTERS_TABLE}
+INSERT INTO counters (id, counts) SELECT 0, json_group_object(name, n) FROM (
+  SELECT 'state:' || state AS name, count(*) AS n FROM notes WHERE id NOT LIKE 'msg-%' GROUP BY state
+  UNION ALL SELECT 'dead:' || COALESCE(error_code, 'retries_exhausted'), count(*) FROM notes WHERE dead_letter = 1
+    GROUP BY 1
+  UNION ALL SELECT 'possibly_sent', count(*) FROM notes WHERE dead_letter = 1 AND possibly_sent = 1
+  UNION ALL SELECT 'behind', count(*) FROM notes WHERE kv_version < version
+);
+`,
 };
 
 /**
