@@ -1,9 +1,10 @@
 /**
- * The deliver Worker: consumes the `notes` and `notes-large` queues (send each batch through the mail provider,
- * retry or dead-letter, record each note in the delivery ledger and its status in KV) and the
- * `notes-dlq` queue (file what ran out of retries as a dead letter); on a Cron Trigger, repairs the
- * KV records KV refused; and over HTTP the ops API (/ops) and the provider webhooks (/webhooks),
- * src/app.ts. README.md explains the ledger, the outcomes and the retries.
+ * The deliver Worker: consumes the `notes` and `notes-large` queues (send each batch through the
+ * mail provider, retry or dead-letter, record each note in the delivery ledger and its status in
+ * KV) and the `notes-dlq` queue (file what ran out of retries as a dead letter); on a Cron Trigger,
+ * repairs the KV records KV refused and prunes the ledger; and over HTTP the ops API (/ops) and the
+ * provider webhooks (/webhooks), src/app.ts. README.md explains the ledger, the outcomes and the
+ * retries.
  */
 
 import { isCodeMessage, type NotesQueueMessage } from "@notepipe/pipeline";

@@ -1,7 +1,7 @@
 /**
  * POST /ops/dead-letters/replay with `{"ids": […]}`, `{"all": true}` or `{"since": "<ISO>",
  * "reason": "<code>"}` (either or both), and `"includePossiblySent": true` to replay those too:
- * puts dead notes back on the `notes` queue.
+ * puts dead notes back on the queue their frame's size belongs on (`notes` or `notes-large`).
  *
  *   1. The ledger marks the entries that may go with this replay's token (their `replayedAt`) and
  *      names why each other id stays: `not_found`, `already_sent` (sent or delivered after all:
