@@ -15,8 +15,9 @@ import {
   createOutbox,
   DEFAULT_FINAL_STATES,
   decrypt,
-  generateKey,
+  keepNewKey,
   LEASE_MS,
+  MemoryKeyStore,
   MemoryOutboxStore,
   type OutboxNote,
   type OutboxStore,
@@ -38,7 +39,9 @@ const DRAINS_PER_START = 120;
 const DRAIN_PAUSE_MS = 250;
 
 let stack: Stack;
-const key = await generateKey();
+/** Where the key lives, outside any one app start: as a durable key store keeps it through a kill. */
+const keys = new MemoryKeyStore();
+const { key } = await keepNewKey(keys);
 
 beforeAll(async () => {
   stack = await startStack({ ingestPort: 0, providerPort: 0, ephemeral: true, deliverVars: FAST_RETRY_VARS });
@@ -101,6 +104,7 @@ async function startApp(
 ): Promise<{ notes: OutboxNote[] | undefined; effectsToFirstDrain: number }> {
   const outbox = createOutbox({
     endpoint: stack.ingestUrl,
+    keys,
     store: app.store,
     fetch: app.fetch,
     finalStates: FINAL_STATES,
@@ -110,7 +114,7 @@ async function startApp(
   try {
     for (const draft of drafts.filter((d) => !written.has(d))) {
       written.set(draft, undefined);
-      written.set(draft, await outbox.enqueue({ ...draft, key, token: await tokenFor(draft.to) }));
+      written.set(draft, await outbox.enqueue({ ...draft, token: await tokenFor(draft.to) }));
     }
     for (let drain = 0; drain < DRAINS_PER_START; drain++) {
       const { notes } = await outbox.drain();

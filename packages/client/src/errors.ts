@@ -28,7 +28,9 @@ export type ClientErrorCode =
   /** The outbox's storage refused a read or a write (quota, private mode); nothing was half-written. */
   | "storage_failed"
   /** No token for a queued note yet (the outbox's `getToken` threw, or it has none): it stays queued. */
-  | "token_unavailable";
+  | "token_unavailable"
+  /** The outbox's key store holds no key (or did not keep the one given): nothing is encrypted. */
+  | "key_not_stored";
 
 /** A server code this version does not know still arrives as a string. */
 export type NotepipeErrorCode = ServerErrorCode | ClientErrorCode | (string & {});

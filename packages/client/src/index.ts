@@ -14,6 +14,10 @@ export {
   type NotepipeErrorDetails,
   type ServerErrorCode,
 } from "./errors.ts";
+export { AsyncStorageKeyStore } from "./key-store/async-storage-key-store.ts";
+export { IndexedDbKeyStore } from "./key-store/indexeddb-key-store.ts";
+export { currentKey, findKey, type KeptKey, type KeyStore, keepKey, keepNewKey } from "./key-store/key-store.ts";
+export { MemoryKeyStore } from "./key-store/memory-key-store.ts";
 export {
   deriveKeyFromPassphrase,
   exportKeyJwk,

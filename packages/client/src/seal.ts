@@ -6,13 +6,16 @@
 import { encodeFrame, FrameError, noteIdToUuid } from "@notepipe/frame";
 import { NotepipeError } from "./errors.ts";
 
+/** What a note says: text, or bytes. */
+export type NoteBody = { text: string; bytes?: never } | { bytes: Uint8Array; text?: never };
+
 /** What a note is, before it has an id: the recipient, the key, and text or bytes. */
 export type NoteContent = {
   /** The recipient's address; the token must have been issued for it. */
   to: string;
   /** An AES-256-GCM key with the `encrypt` usage (`generateKey`, `deriveKeyFromPassphrase`, …). */
   key: CryptoKey;
-} & ({ text: string; bytes?: never } | { bytes: Uint8Array; text?: never });
+} & NoteBody;
 
 /** The frame's bytes and the id inside them, as a lowercase UUID. */
 export interface SealedNote {

@@ -5,12 +5,20 @@
 
 import { decodeFrame, noteIdToUuid } from "@notepipe/frame";
 import { describe, expect, it } from "vitest";
-import { createOutbox, generateKey, LEASE_MS, MemoryOutboxStore, type OutboxConfig } from "../src/index.ts";
+import {
+  createOutbox,
+  keepNewKey,
+  LEASE_MS,
+  MemoryKeyStore,
+  MemoryOutboxStore,
+  type OutboxConfig,
+} from "../src/index.ts";
 import { json } from "./fake-ingest.ts";
 
 const ENDPOINT = "https://ingest.test";
 const TOKEN = "np1.dev.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-const key = await generateKey();
+const keys = new MemoryKeyStore();
+const { id: keyId } = await keepNewKey(keys);
 
 /** A fetch whose POSTs wait until `answer()` lets the oldest one through: a drain held mid-request. */
 function heldIngest() {
@@ -47,7 +55,7 @@ function heldIngest() {
 }
 
 function outboxOver(store: MemoryOutboxStore, config: Partial<OutboxConfig>) {
-  return createOutbox({ endpoint: ENDPOINT, store, ...config });
+  return createOutbox({ endpoint: ENDPOINT, keys, store, ...config });
 }
 
 describe("one drainer at a time", () => {
@@ -56,7 +64,7 @@ describe("one drainer at a time", () => {
     const ingest = heldIngest();
     const first = outboxOver(store, { fetch: ingest.fetch });
     const second = outboxOver(store, { fetch: ingest.fetch });
-    const id = await first.enqueue({ to: "ada@example.com", text: "x", key, token: TOKEN });
+    const id = await first.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
 
     const firstDrain = first.drain();
     await ingest.arrival();
@@ -66,7 +74,7 @@ describe("one drainer at a time", () => {
     expect(secondDrain).toEqual({
       drained: false,
       changes: [],
-      notes: [{ id, state: "queued", createdAt: expect.any(Number) }],
+      notes: [{ id, state: "queued", createdAt: expect.any(Number), keyId }],
       error: undefined,
     });
     expect((await firstDrain).changes).toEqual([{ id, previous: "queued", state: "accepted" }]);
@@ -77,7 +85,7 @@ describe("one drainer at a time", () => {
     const store = new MemoryOutboxStore();
     const ingest = heldIngest();
     const outbox = outboxOver(store, { fetch: ingest.fetch });
-    await outbox.enqueue({ to: "ada@example.com", text: "x", key, token: TOKEN });
+    await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
 
     const drain = outbox.drain();
     await ingest.arrival();
@@ -95,7 +103,7 @@ describe("one drainer at a time", () => {
     await store.updateLease(() => ({ owner: "killed", until: now + LEASE_MS }));
     const ingest = heldIngest();
     const outbox = outboxOver(store, { fetch: ingest.fetch, now: () => now });
-    const id = await outbox.enqueue({ to: "ada@example.com", text: "x", key, token: TOKEN });
+    const id = await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
 
     expect((await outbox.drain()).drained).toBe(false);
     now += LEASE_MS;

@@ -8,7 +8,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import {
   createOutbox,
   type DrainResult,
-  generateKey,
+  keepNewKey,
+  MemoryKeyStore,
   MemoryOutboxStore,
   type OutboxConfig,
   type OutboxStore,
@@ -17,7 +18,8 @@ import { type Answer, apiError, fakeIngest, json, type RecordedRequest } from ".
 
 const ENDPOINT = "https://ingest.test";
 const TOKEN = "np1.dev.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-const key = await generateKey();
+const keys = new MemoryKeyStore();
+await keepNewKey(keys);
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -71,7 +73,14 @@ function drainLog() {
 function setup(answers: Answer[], config: Partial<OutboxConfig> = {}) {
   const ingest = fakeIngest(answers);
   const store = new MemoryOutboxStore();
-  const outbox = createOutbox({ endpoint: ENDPOINT, fetch: ingest.fetch, store, pollIntervalMs: 1000, ...config });
+  const outbox = createOutbox({
+    endpoint: ENDPOINT,
+    keys,
+    fetch: ingest.fetch,
+    store,
+    pollIntervalMs: 1000,
+    ...config,
+  });
   return { ...ingest, outbox, store, log: drainLog() };
 }
 
@@ -80,7 +89,7 @@ const posts = (requests: RecordedRequest[]) => requests.filter((request) => requ
 describe("start", () => {
   it("drains at once, polls every pollIntervalMs while a note is in flight, and stops once it is final", async () => {
     const { outbox, requests, log } = setup([accepted, status("queued"), status("sent"), status("delivered")]);
-    await outbox.enqueue({ to: "ada@example.com", text: "x", key, token: TOKEN });
+    await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
 
     const stop = outbox.start(log.listener);
     await log.reported(1);
@@ -100,7 +109,7 @@ describe("start", () => {
     const stop = outbox.start(log.listener);
     await log.reported(1);
 
-    const id = await outbox.enqueue({ to: "ada@example.com", text: "x", key, token: TOKEN });
+    const id = await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
     await log.reported(2);
 
     expect(log.results[1]?.changes).toEqual([{ id, previous: "queued", state: "accepted" }]);
@@ -113,7 +122,7 @@ describe("start", () => {
       accepted,
       status("queued"),
     ]);
-    await outbox.enqueue({ to: "ada@example.com", text: "x", key, token: TOKEN });
+    await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
 
     const stop = outbox.start(log.listener);
     await log.reported(1);
@@ -131,7 +140,7 @@ describe("start", () => {
     vi.spyOn(Math, "random").mockReturnValue(0.5);
     const offline = () => new TypeError("fetch failed");
     const { outbox, requests, log } = setup([offline(), offline(), offline(), offline()]);
-    await outbox.enqueue({ to: "ada@example.com", text: "x", key, token: TOKEN });
+    await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
 
     const stop = outbox.start(log.listener);
     const triedAt: number[] = [];
@@ -173,7 +182,7 @@ describe("start", () => {
 
   it("does nothing more once stopped", async () => {
     const { outbox, requests, log } = setup([new TypeError("fetch failed")]);
-    await outbox.enqueue({ to: "ada@example.com", text: "x", key, token: TOKEN });
+    await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
 
     const stop = outbox.start(log.listener);
     await log.reported(1);

@@ -5,7 +5,8 @@ import {
   createOutbox,
   DEFAULT_EXPIRE_AFTER_MS,
   decryptBytes,
-  generateKey,
+  keepNewKey,
+  MemoryKeyStore,
   MemoryOutboxStore,
   type OutboxConfig,
   type OutboxStore,
@@ -15,12 +16,13 @@ import { type Answer, apiError, fakeIngest, json, type RecordedRequest } from ".
 
 const ENDPOINT = "https://ingest.test";
 const TOKEN = "np1.dev.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-const key = await generateKey();
+const keys = new MemoryKeyStore();
+const { key, id: keyId } = await keepNewKey(keys);
 
 function setup(answers: Answer[], config: Partial<OutboxConfig> = {}) {
   const ingest = fakeIngest(answers);
   const store = new MemoryOutboxStore();
-  const outbox = createOutbox({ endpoint: ENDPOINT, fetch: ingest.fetch, sleep: ingest.sleep, store, ...config });
+  const outbox = createOutbox({ endpoint: ENDPOINT, keys, fetch: ingest.fetch, sleep: ingest.sleep, store, ...config });
   return { ...ingest, store, outbox };
 }
 
@@ -53,7 +55,7 @@ describe("enqueue", () => {
   it("stores the sealed frame and the token before any request, and returns the note id inside it", async () => {
     const { outbox, store, requests } = setup([]);
 
-    const id = await outbox.enqueue({ to: "ada@example.com", text: "Written on the underground.", key, token: TOKEN });
+    const id = await outbox.enqueue({ to: "ada@example.com", text: "Written on the underground.", token: TOKEN });
 
     expect(requests).toEqual([]);
     const [record] = await store.list();
@@ -61,6 +63,7 @@ describe("enqueue", () => {
       id,
       state: "queued",
       createdAt: expect.any(Number),
+      keyId,
       frame: expect.any(Uint8Array),
       to: "ada@example.com",
       token: TOKEN,
@@ -76,13 +79,21 @@ describe("enqueue", () => {
   it("keeps neither the plaintext nor the key in the store", async () => {
     const { outbox, store } = setup([]);
     const text = "A sentence that must never be stored.";
-    await outbox.enqueue({ to: "ada@example.com", text, key, token: TOKEN });
+    await outbox.enqueue({ to: "ada@example.com", text, token: TOKEN });
 
     const stored = JSON.stringify(await store.list(), (_, value) =>
       value instanceof Uint8Array ? Buffer.from(value).toString("latin1") : value,
     );
     expect(stored).not.toContain(text);
-    expect(Object.keys((await store.list())[0] ?? {})).toEqual(["id", "state", "createdAt", "frame", "to", "token"]);
+    expect(Object.keys((await store.list())[0] ?? {})).toEqual([
+      "id",
+      "state",
+      "createdAt",
+      "keyId",
+      "frame",
+      "to",
+      "token",
+    ]);
   });
 
   it("rejects with storage_failed when the storage refuses the write, and stores nothing", async () => {
@@ -94,9 +105,9 @@ describe("enqueue", () => {
       delete: (ids) => store.delete(ids),
       updateLease: (next) => store.updateLease(next),
     };
-    const outbox = createOutbox({ endpoint: ENDPOINT, store: full });
+    const outbox = createOutbox({ endpoint: ENDPOINT, keys, store: full });
 
-    const error = await outbox.enqueue({ to: "ada@example.com", text: "x", key, token: TOKEN }).catch((e) => e);
+    const error = await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN }).catch((e) => e);
 
     expect(error).toMatchObject({ code: "storage_failed", retryable: false });
     expect(error.message).toContain("QuotaExceededError");
@@ -105,16 +116,14 @@ describe("enqueue", () => {
 
   it("refuses what frame v1 cannot carry with its code, storing nothing", async () => {
     const { outbox, store } = setup([]);
-    expect(await codeOf(outbox.enqueue({ to: "ada@localhost", text: "x", key, token: TOKEN }))).toBe("bad_recipient");
-    expect(await codeOf(outbox.enqueue({ to: "ada@example.com", text: "", key, token: TOKEN }))).toBe(
-      "empty_ciphertext",
-    );
+    expect(await codeOf(outbox.enqueue({ to: "ada@localhost", text: "x", token: TOKEN }))).toBe("bad_recipient");
+    expect(await codeOf(outbox.enqueue({ to: "ada@example.com", text: "", token: TOKEN }))).toBe("empty_ciphertext");
     expect(await store.list()).toEqual([]);
   });
 
   it("needs a token, or a getToken to ask for one when the note is sent", async () => {
     const { outbox } = setup([]);
-    expect(await codeOf(outbox.enqueue({ to: "ada@example.com", text: "x", key }))).toBe("unauthorized");
+    expect(await codeOf(outbox.enqueue({ to: "ada@example.com", text: "x" }))).toBe("unauthorized");
   });
 });
 
@@ -123,7 +132,7 @@ describe("drain", () => {
     const { outbox, store, requests } = setup([accepted, accepted, accepted, statuses({})]);
     const ids: string[] = [];
     for (const text of ["first", "second", "third"]) {
-      ids.push(await outbox.enqueue({ to: "ada@example.com", text, key, token: TOKEN }));
+      ids.push(await outbox.enqueue({ to: "ada@example.com", text, token: TOKEN }));
     }
 
     const result = await outbox.drain();
@@ -141,6 +150,7 @@ describe("drain", () => {
         id: record.id,
         state: "accepted",
         createdAt: expect.any(Number),
+        keyId,
         acceptedAt: expect.any(Number),
       });
     }
@@ -154,7 +164,7 @@ describe("drain", () => {
       accepted,
       statuses({}),
     ]);
-    const id = await outbox.enqueue({ to: "ada@example.com", text: "Sent once.", key, token: TOKEN });
+    const id = await outbox.enqueue({ to: "ada@example.com", text: "Sent once.", token: TOKEN });
 
     const results = [await outbox.drain(), await outbox.drain(), await outbox.drain(), await outbox.drain()];
 
@@ -174,8 +184,8 @@ describe("drain", () => {
 
   it("stops at a retryable failure, leaving the notes after it queued for the next drain", async () => {
     const { outbox, requests } = setup([offline()]);
-    await outbox.enqueue({ to: "ada@example.com", text: "first", key, token: TOKEN });
-    await outbox.enqueue({ to: "ada@example.com", text: "second", key, token: TOKEN });
+    await outbox.enqueue({ to: "ada@example.com", text: "first", token: TOKEN });
+    await outbox.enqueue({ to: "ada@example.com", text: "second", token: TOKEN });
 
     const result = await outbox.drain();
 
@@ -191,8 +201,8 @@ describe("drain", () => {
       accepted,
       statuses({}),
     ]);
-    const refused = await outbox.enqueue({ to: "ada@example.com", text: "first", key, token: TOKEN });
-    const fine = await outbox.enqueue({ to: "grace@example.com", text: "second", key, token: TOKEN });
+    const refused = await outbox.enqueue({ to: "ada@example.com", text: "first", token: TOKEN });
+    const fine = await outbox.enqueue({ to: "grace@example.com", text: "second", token: TOKEN });
 
     const result = await outbox.drain();
 
@@ -212,6 +222,7 @@ describe("drain", () => {
       id: refused,
       state: "failed",
       createdAt: expect.any(Number),
+      keyId,
       code: "recipient_not_allowed",
       error: "This client token is not valid for the frame's recipient.",
     });
@@ -221,7 +232,7 @@ describe("drain", () => {
     const portal = () => new Response("<html>Sign in to the Wi-Fi</html>", { status: 200 });
     const forbidden = () => new Response("<html>Blocked</html>", { status: 403 });
     const { outbox } = setup([portal(), forbidden()]);
-    await outbox.enqueue({ to: "ada@example.com", text: "x", key, token: TOKEN });
+    await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
 
     const first = await outbox.drain();
     const second = await outbox.drain();
@@ -240,7 +251,7 @@ describe("drain", () => {
       return TOKEN;
     };
     const { outbox, requests, store } = setup([accepted, statuses({})], { getToken });
-    await outbox.enqueue({ to: "ada@example.com", text: "x", key });
+    await outbox.enqueue({ to: "ada@example.com", text: "x" });
     expect((await store.list())[0]).not.toHaveProperty("token");
 
     const first = await outbox.drain();
@@ -256,7 +267,7 @@ describe("drain", () => {
   it("expires a note still unsent after seven days, without sending it", async () => {
     let now = Date.UTC(2026, 0, 1);
     const { outbox, requests } = setup([], { now: () => now });
-    const id = await outbox.enqueue({ to: "ada@example.com", text: "x", key, token: TOKEN });
+    const id = await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
 
     now += DEFAULT_EXPIRE_AFTER_MS;
     const result = await outbox.drain();
@@ -268,7 +279,7 @@ describe("drain", () => {
   it("expires after the configured time instead", async () => {
     let now = Date.UTC(2026, 0, 1);
     const { outbox } = setup([offline()], { now: () => now, expireAfterMs: 60_000 });
-    await outbox.enqueue({ to: "ada@example.com", text: "x", key, token: TOKEN });
+    await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
 
     expect((await outbox.drain()).notes[0]?.state).toBe("queued");
     now += 60_000;
@@ -284,7 +295,7 @@ describe("drain", () => {
       (request) => statuses({ [id]: "sent" })(request),
       (request) => statuses({ [id]: "delivered" })(request),
     ]);
-    id = await outbox.enqueue({ to: "ada@example.com", text: "x", key, token: TOKEN });
+    id = await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
 
     const states = [];
     for (let drain = 0; drain < 4; drain++) states.push((await outbox.drain()).notes[0]?.state);
@@ -301,7 +312,7 @@ describe("drain", () => {
     const { outbox, requests } = setup([accepted, (request) => statuses({ [id]: "sent" })(request)], {
       finalStates: ["sent", "delivered", "bounced", "complained", "failed", "dead"],
     });
-    id = await outbox.enqueue({ to: "ada@example.com", text: "x", key, token: TOKEN });
+    id = await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
 
     expect((await outbox.drain()).notes[0]?.state).toBe("sent");
     expect((await outbox.drain()).notes[0]?.state).toBe("sent");
@@ -310,7 +321,7 @@ describe("drain", () => {
 
   it("shares one drain between calls made while it runs", async () => {
     const { outbox, requests } = setup([accepted, statuses({})]);
-    await outbox.enqueue({ to: "ada@example.com", text: "x", key, token: TOKEN });
+    await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
 
     const [a, b] = await Promise.all([outbox.drain(), outbox.drain()]);
 
@@ -320,13 +331,13 @@ describe("drain", () => {
 
   it("lists notes oldest first as the app sees them, and forgets the ones removed", async () => {
     const { outbox } = setup([]);
-    const first = await outbox.enqueue({ to: "ada@example.com", text: "first", key, token: TOKEN });
-    const second = await outbox.enqueue({ to: "ada@example.com", text: "second", key, token: TOKEN });
+    const first = await outbox.enqueue({ to: "ada@example.com", text: "first", token: TOKEN });
+    const second = await outbox.enqueue({ to: "ada@example.com", text: "second", token: TOKEN });
 
     const notes = await outbox.list();
     expect(notes).toEqual([
-      { id: first, state: "queued", createdAt: expect.any(Number) },
-      { id: second, state: "queued", createdAt: expect.any(Number) },
+      { id: first, state: "queued", createdAt: expect.any(Number), keyId },
+      { id: second, state: "queued", createdAt: expect.any(Number), keyId },
     ]);
     await outbox.remove([first]);
     expect((await outbox.list()).map((note) => note.id)).toEqual([second]);
@@ -354,8 +365,7 @@ describe("whatever ingest answers", () => {
         };
         const { outbox } = setup(Array.from({ length: 100 }, () => answer));
         const ids: string[] = [];
-        for (let i = 0; i < count; i++)
-          ids.push(await outbox.enqueue({ to: "a@b.c", text: `${i}`, key, token: TOKEN }));
+        for (let i = 0; i < count; i++) ids.push(await outbox.enqueue({ to: "a@b.c", text: `${i}`, token: TOKEN }));
 
         let notes = await outbox.list();
         for (let drain = 0; drain <= script.length + count && notes.some((n) => n.state === "queued"); drain++) {

@@ -7,7 +7,8 @@
 
 import { type ClientConfig, DEFAULT_FINAL_STATES } from "../config.ts";
 import { NotepipeError } from "../errors.ts";
-import { type NoteContent, newNoteId, sealNote } from "../seal.ts";
+import { currentKey, type KeyStore } from "../key-store/key-store.ts";
+import { type NoteBody, newNoteId, sealNote } from "../seal.ts";
 import { type DrainConfig, type DrainResult, drainOutbox } from "./drain.ts";
 import { deleteRecords, readRecords, toNote, writeRecord } from "./records.ts";
 import { type DrainListener, keepDraining } from "./schedule.ts";
@@ -23,6 +24,11 @@ export interface OutboxConfig extends Omit<ClientConfig, "store"> {
   /** Where notes wait: `IndexedDbOutboxStore`, `AsyncStorageOutboxStore`, `MemoryOutboxStore`. */
   store: OutboxStore;
   /**
+   * Where the key lives (`IndexedDbKeyStore`, `AsyncStorageKeyStore`): each `enqueue` encrypts
+   * under the newest key read from it, so that no note is written under a key a crash can take.
+   */
+  keys: KeyStore;
+  /**
    * For notes enqueued without a token: called at send time with the recipient, e.g. to ask the
    * app's backend. A throw keeps the note queued for the next drain.
    */
@@ -35,14 +41,19 @@ export interface OutboxConfig extends Omit<ClientConfig, "store"> {
   now?: () => number;
 }
 
-/** A note for the outbox: like `send`'s, and the token may come later from `getToken`. */
-export type OutboxNoteInput = NoteContent & { token?: string };
+/**
+ * A note for the outbox: like `send`'s without the key, which comes from the outbox's key store;
+ * the token may come later from `getToken`.
+ */
+export type OutboxNoteInput = { to: string; token?: string } & NoteBody;
 
 export interface Outbox {
   /**
-   * Encrypts and frames the note, stores it as `queued` and returns its id, before any network.
-   * Rejects with `storage_failed` (quota, private mode) having stored nothing, or with frame v1's
-   * code for a note it cannot carry (`bad_recipient`, `frame_too_large`, …).
+   * Encrypts the note under the key store's newest key, frames it, stores it as `queued` with that
+   * key's id and returns its id, before any network. Rejects having stored nothing: with
+   * `key_not_stored` when the key store holds no key (or a `key` is passed: it must come from the
+   * store), `storage_failed` (quota, private mode), or frame v1's code for a note it cannot carry
+   * (`bad_recipient`, `frame_too_large`, …).
    */
   enqueue(note: OutboxNoteInput): Promise<string>;
   /** One drain now: send what is queued, then poll what is in flight. Calls during one share it. */
@@ -61,9 +72,11 @@ export interface Outbox {
 
 /**
  * @example
- * const outbox = createOutbox({ endpoint: "https://notes.example.com", store: new IndexedDbOutboxStore() });
+ * const keys = new IndexedDbKeyStore();
+ * if ((await currentKey(keys)) === undefined) await keepNewKey(keys);
+ * const outbox = createOutbox({ endpoint: "https://notes.example.com", store: new IndexedDbOutboxStore(), keys });
  * outbox.start({ onDrain: ({ notes }) => render(notes) });
- * const id = await outbox.enqueue({ to: "ada@example.com", text: "Noon, at the oak.", key, token });
+ * const id = await outbox.enqueue({ to: "ada@example.com", text: "Noon, at the oak.", token });
  */
 export function createOutbox(config: OutboxConfig): Outbox {
   const now = config.now ?? Date.now;
@@ -91,10 +104,24 @@ export function createOutbox(config: OutboxConfig): Outbox {
       if (note.token === undefined && config.getToken === undefined) {
         throw new NotepipeError("unauthorized", "Pass the note's token, or give the outbox a getToken.");
       }
-      const { id, frame } = await sealNote(note, newNoteId());
+      const kept = "key" in note ? undefined : await currentKey(config.keys);
+      if (kept === undefined) {
+        throw new NotepipeError(
+          "key_not_stored",
+          "The outbox encrypts under its key store's key only: keep one there (keepNewKey, keepKey) and pass none.",
+        );
+      }
+      const { id, frame } = await sealNote({ ...note, key: kept.key }, newNoteId());
       // Strictly increasing, so that notes written within one millisecond still go in order.
       lastCreatedAt = Math.max(now(), lastCreatedAt + 1);
-      const record: OutboxRecord = { id, state: "queued", createdAt: lastCreatedAt, frame, to: note.to };
+      const record: OutboxRecord = {
+        id,
+        state: "queued",
+        createdAt: lastCreatedAt,
+        keyId: kept.id,
+        frame,
+        to: note.to,
+      };
       if (note.token !== undefined) record.token = note.token;
       await writeRecord(config.store, record);
       for (const schedule of schedules) schedule.wake();

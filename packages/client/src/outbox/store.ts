@@ -28,6 +28,8 @@ export interface OutboxNote {
   state: OutboxState;
   /** When `enqueue` stored it, in ms since the epoch; the outbox sends oldest first. */
   createdAt: number;
+  /** The id of the kept key it is encrypted under (`findKey(keys, keyId)` to decrypt its email). */
+  keyId?: string;
   /** When ingest answered 202. */
   acceptedAt?: number;
   /** For `failed` by ingest: the server's error code (`recipient_not_allowed`, …). */
