@@ -14,6 +14,7 @@ export {
   type NotepipeErrorDetails,
   type ServerErrorCode,
 } from "./errors.ts";
+export { createDurableStore } from "./indexeddb.ts";
 export { AsyncStorageKeyStore } from "./key-store/async-storage-key-store.ts";
 export { IndexedDbKeyStore } from "./key-store/indexeddb-key-store.ts";
 export { currentKey, findKey, type KeptKey, type KeyStore, keepKey, keepNewKey } from "./key-store/key-store.ts";
@@ -48,6 +49,7 @@ export type { OutboxChange } from "./outbox/records.ts";
 export type { DrainListener } from "./outbox/schedule.ts";
 export type { Lease, OutboxNote, OutboxRecord, OutboxState, OutboxStore } from "./outbox/store.ts";
 export {
+  IndexedDbPendingStore,
   type KeyValueStorage,
   LocalStoragePendingStore,
   MemoryPendingStore,

@@ -3,7 +3,9 @@
  * updates and removes them. A store holds ids and states only, never an address or any content.
  */
 
+import { delMany, setMany, type UseStore, values } from "idb-keyval";
 import type { ClientNoteState } from "./config.ts";
+import { createDurableStore } from "./indexeddb.ts";
 
 export interface PendingNote {
   /** The note id, a lowercase UUID. */
@@ -46,21 +48,55 @@ export class MemoryPendingStore implements PendingStore {
   }
 }
 
+/**
+ * Browsers: one IndexedDB entry per note, each call one transaction with strict durability
+ * (indexeddb.ts): a note `send` recorded is on disk when `send` returns, through a crash.
+ *
+ * @example
+ * const client = { endpoint: "https://notes.example.com", store: new IndexedDbPendingStore() };
+ */
+export class IndexedDbPendingStore implements PendingStore {
+  readonly #db: UseStore;
+
+  /** `name` is the IndexedDB database's; it is opened on first use. */
+  constructor(name = "notepipe-pending") {
+    this.#db = createDurableStore(name, "notes");
+  }
+
+  list(): Promise<PendingNote[]> {
+    return values<PendingNote>(this.#db);
+  }
+
+  put(notes: readonly PendingNote[]): Promise<void> {
+    return setMany(
+      notes.map((note) => [note.id, note]),
+      this.#db,
+    );
+  }
+
+  remove(ids: readonly string[]): Promise<void> {
+    return delMany([...ids], this.#db);
+  }
+}
+
 /** The part of the Web Storage API the store uses: `localStorage`, `sessionStorage`, or a stand-in. */
 export type KeyValueStorage = Pick<Storage, "getItem" | "setItem">;
 
 /**
- * Browsers: one `localStorage` entry holding a JSON object of id → note. Each method reads and
- * writes it synchronously, so two calls never interleave within a page.
+ * One Web Storage entry holding a JSON object of id → note, for an app that chooses it knowingly:
+ * Chromium keeps `localStorage` writes in memory and commits them to disk on a timer (seconds:
+ * https://source.chromium.org/chromium/chromium/src/+/main:components/services/storage/dom_storage/storage_area_impl.cc),
+ * so a crash soon after `send` can forget the note (its email still goes; only the app's follow-up is lost). Each
+ * method reads and writes synchronously, so two calls never interleave within a page.
  *
  * @example
- * const client = { endpoint: "https://notes.example.com", store: new LocalStoragePendingStore() };
+ * const client = { endpoint: "https://notes.example.com", store: new LocalStoragePendingStore(localStorage) };
  */
 export class LocalStoragePendingStore implements PendingStore {
   readonly #storage: KeyValueStorage;
   readonly #key: string;
 
-  constructor(storage: KeyValueStorage = localStorage, key = "notepipe:pending") {
+  constructor(storage: KeyValueStorage, key = "notepipe:pending") {
     this.#storage = storage;
     this.#key = key;
   }

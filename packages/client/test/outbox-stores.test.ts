@@ -6,7 +6,7 @@
 import "fake-indexeddb/auto";
 import fc from "fast-check";
 import { createStore, entries } from "idb-keyval";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   type AsyncKeyValueStorage,
   AsyncStorageOutboxStore,
@@ -125,6 +125,18 @@ describe("IndexedDbOutboxStore", () => {
     const [[, raw]] = (await entries(createStore("outbox-test-raw", "notes"))) as [[string, { frame: unknown }]];
     expect(raw.frame).toBeInstanceOf(ArrayBuffer);
     expect(new Uint8Array(raw.frame as ArrayBuffer)).toEqual(new Uint8Array([7, 8, 9]));
+  });
+
+  it("writes each note and each lease in a transaction with strict durability", async () => {
+    const transaction = vi.spyOn(IDBDatabase.prototype, "transaction");
+    const store = new IndexedDbOutboxStore("outbox-test-strict");
+
+    await store.put({ id: "x", state: "queued", createdAt: 1, frame: new Uint8Array([7]) });
+    await store.updateLease(() => ({ owner: "a", until: 10 }));
+    await store.delete(["x"]);
+
+    const writes = transaction.mock.calls.filter(([, mode]) => mode === "readwrite");
+    expect(writes).toEqual(Array(3).fill(["notes", "readwrite", { durability: "strict" }]));
   });
 
   it("lets one of two tabs racing for a free lease have it", async () => {

@@ -1,6 +1,8 @@
-import { describe, expect, it } from "vitest";
+import "fake-indexeddb/auto";
+import { describe, expect, it, vi } from "vitest";
 import {
   type ClientConfig,
+  IndexedDbPendingStore,
   type KeyValueStorage,
   LocalStoragePendingStore,
   MemoryPendingStore,
@@ -206,6 +208,38 @@ describe("resumeOnOpen", () => {
 
     expect(requests).toHaveLength(2);
     expect(result.changes.map((change) => change.state)).toEqual(["sent"]);
+  });
+});
+
+describe("IndexedDbPendingStore", () => {
+  let databases = 0;
+
+  it("keeps each note through a new instance (the next app start), every write with strict durability", async () => {
+    const name = `pending-${databases++}`;
+    const transaction = vi.spyOn(IDBDatabase.prototype, "transaction");
+    await new IndexedDbPendingStore(name).put([
+      pendingNote(noteId(1), { acceptedAt: 1 }),
+      pendingNote(noteId(2), { acceptedAt: 2 }),
+    ]);
+    await new IndexedDbPendingStore(name).remove([noteId(1)]);
+
+    expect(await new IndexedDbPendingStore(name).list()).toEqual([{ id: noteId(2), state: "pending", acceptedAt: 2 }]);
+    const writes = transaction.mock.calls.filter(([, mode]) => mode === "readwrite");
+    expect(writes).toEqual([
+      ["notes", "readwrite", { durability: "strict" }],
+      ["notes", "readwrite", { durability: "strict" }],
+    ]);
+  });
+
+  it("works as resumeOnOpen's store", async () => {
+    const store = new IndexedDbPendingStore(`pending-${databases++}`);
+    await store.put([pendingNote(noteId(1))]);
+    const { client } = setup(store, [
+      statusAnswer({ [noteId(1)]: { state: "delivered", attempts: 1, updatedAt: "t" } }),
+    ]);
+
+    expect((await resumeOnOpen(client)).changes.map((change) => change.state)).toEqual(["delivered"]);
+    expect(await store.list()).toEqual([]);
   });
 });
 

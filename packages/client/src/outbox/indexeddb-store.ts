@@ -1,11 +1,13 @@
 /**
  * Browsers (and service workers): the outbox in IndexedDB through idb-keyval, one database per
  * outbox, one key per note and one for the lease. Frames are stored as ArrayBuffers (structured
- * clone, no base64). Each method is one IndexedDB transaction, so a write that fails (quota, private
- * mode) leaves nothing behind, and the lease's read-and-replace is atomic across tabs.
+ * clone, no base64). Each method is one IndexedDB transaction with strict durability
+ * (../indexeddb.ts), so a write that fails (quota, private mode) leaves nothing behind, a note whose
+ * `enqueue` resolved is on disk, and the lease's read-and-replace is atomic across tabs.
  */
 
-import { createStore, delMany, entries, set, type UseStore, update } from "idb-keyval";
+import { delMany, entries, set, type UseStore, update } from "idb-keyval";
+import { createDurableStore } from "../indexeddb.ts";
 import type { Lease, OutboxRecord, OutboxStore } from "./store.ts";
 
 const LEASE_KEY = "lease";
@@ -23,7 +25,7 @@ export class IndexedDbOutboxStore implements OutboxStore {
   /** `name` is the IndexedDB database's; the database is opened on first use. */
   constructor(name = "notepipe-outbox") {
     this.name = name;
-    this.#db = createStore(name, "notes");
+    this.#db = createDurableStore(name, "notes");
   }
 
   async list(): Promise<OutboxRecord[]> {
