@@ -64,7 +64,7 @@ import type {
 
 /**
  * Rows one prune deletes at most, so that a run holds the object for tens of milliseconds whatever
- * the backlog: the ledger soak measured ~46 µs of CPU per row pruned on a busy 2-core machine
+ * the backlog: the ledger soak measured ~46–51 µs of CPU per row pruned on a busy 2-core machine
  * (docs/BENCHMARKS.md, "Delivery ledger soak"). A full batch runs again on the alarm a second
  * later: at 1M notes a day, ~3,500 rows fall due every 5 minutes, 7 batches.
  */
