@@ -230,11 +230,18 @@ async function main(): Promise<void> {
     writeFileSync(join(resultsDir, "latest.json"), json);
     const charts = { cpu: "images/cpu-per-request.svg", deliver: "images/deliver-cpu-per-invocation.svg" };
     mkdirSync(join(repoRoot, "docs/images"), { recursive: true });
-    if (cpu !== null) writeFileSync(join(repoRoot, "docs", charts.cpu), cpuChartSvg(cpu));
-    if (deliver !== null) writeFileSync(join(repoRoot, "docs", charts.deliver), deliverChartSvg(deliver));
+    const written = ["bench/results/latest.json"];
+    if (cpu !== null) {
+      writeFileSync(join(repoRoot, "docs", charts.cpu), cpuChartSvg(cpu));
+      written.push(`docs/${charts.cpu}`);
+    }
+    if (deliver !== null) {
+      writeFileSync(join(repoRoot, "docs", charts.deliver), deliverChartSvg(deliver));
+      written.push(`docs/${charts.deliver}`);
+    }
     const docPath = join(repoRoot, "docs/BENCHMARKS.md");
     writeFileSync(docPath, refreshDoc(readFileSync(docPath, "utf8"), results, charts));
-    progress(`wrote bench/results/latest.json, docs/${charts.cpu}, docs/${charts.deliver} and docs/BENCHMARKS.md`);
+    progress(`wrote ${[...written, "docs/BENCHMARKS.md"].join(", ")}`);
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
