@@ -205,7 +205,14 @@ export async function measureCapacity(
     progress(`capacity: starting the local stack (delivery webhooks ${webhooks ? "on" : "off"})`);
     let stack: LocalStack;
     try {
-      stack = await startStack({ ingestPort: 0, providerPort: 0, ephemeral: true, deliveryWebhooks: webhooks });
+      stack = await startStack({
+        ingestPort: 0,
+        providerPort: 0,
+        ephemeral: true,
+        deliveryWebhooks: webhooks,
+        // The ledger's own tally of what it is billed for, read below through GET /ops/stats.
+        deliverVars: { LEDGER_METERING: "on" },
+      });
     } catch (error) {
       const failure = `The local stack did not start: ${error instanceof Error ? error.message : error}`;
       scenarios.push(emptyCount(webhooks ? "burst, webhooks on" : "burst", failure));

@@ -17,6 +17,8 @@ export default mergeConfig(
             OPS_TOKENS: JSON.stringify(TEST_OPS_TOKENS),
             RESEND_WEBHOOK_SECRET: TEST_RESEND_WEBHOOK_SECRET,
             POSTMARK_WEBHOOK_CREDENTIALS: TEST_POSTMARK_CREDENTIALS,
+            // The tests that count rows read `usage`, which the ledger keeps only when asked to.
+            LEDGER_METERING: "on",
           },
           // Lets a test call `exports.default.queue()`, which goes through workerd's own queue
           // event and reports each retry's delay. Experimental: tests only, never production.

@@ -93,7 +93,9 @@ export interface OpsStats {
 
 /**
  * The delivery ledger's own count of what the platform bills, since the object started. It lives
- * in memory: an eviction or a deploy zeroes it, so compare two readings of one run.
+ * in memory: an eviction or a deploy zeroes it, so compare two readings of one run. The ledger
+ * counts only while the deliver Worker's `LEDGER_METERING` is "on" (the capacity bench sets it);
+ * otherwise every count is 0.
  */
 export interface LedgerUsage {
   /** ISO 8601 time the object started counting. */

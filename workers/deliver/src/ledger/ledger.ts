@@ -15,7 +15,7 @@ import { decodeFrame } from "@notepipe/frame";
 import { type DeliveryErrorCode, type LedgerUsage, type NoteState, STATUS_TTL_SECONDS } from "@notepipe/pipeline";
 import { DELIVERY_ERRORS } from "../queue/outcomes.ts";
 import { beginCounting, readCounts, writeCounts } from "./counters.ts";
-import { Meter } from "./metering.ts";
+import { meterFor, plainExec, unmetered } from "./metering.ts";
 import {
   deadLetterOf,
   deleteExpired,
@@ -84,13 +84,15 @@ interface RequestSettling {
 }
 
 export class DeliveryLedger extends DurableObject<Env> {
-  private readonly meter = new Meter();
+  private readonly meter: ReturnType<typeof meterFor>;
   private readonly exec: Exec;
+  private readonly since = new Date().toISOString();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ensureSchema(ctx.storage);
-    this.exec = this.meter.exec(ctx.storage.sql);
+    this.meter = meterFor(env);
+    this.exec = this.meter?.exec(ctx.storage.sql) ?? plainExec(ctx.storage.sql);
   }
 
   /** The ledger's one clock, so that a bench (bench/workers/ledger-soak/) can run it on simulated days. */
@@ -100,7 +102,7 @@ export class DeliveryLedger extends DurableObject<Env> {
 
   /** Runs `work` as one transaction, counted as one Durable Object request. */
   private call<T>(method: string, work: () => T): T {
-    this.meter.request(method);
+    this.meter?.request(method);
     return this.ctx.storage.transactionSync(() => {
       beginCounting();
       const result = work();
@@ -110,8 +112,8 @@ export class DeliveryLedger extends DurableObject<Env> {
   }
 
   usage(): LedgerUsage {
-    this.meter.request("usage");
-    return this.meter.usage();
+    this.meter?.request("usage");
+    return this.meter?.usage() ?? unmetered(this.since);
   }
 
   /**
@@ -122,7 +124,7 @@ export class DeliveryLedger extends DurableObject<Env> {
    */
   claim(input: ClaimInput): ClaimResult {
     // Each note claimed is one queue delivery (a read), whatever becomes of it.
-    this.meter.claimedNotes(input.notes.length);
+    this.meter?.claimedNotes(input.notes.length);
     return this.call("claim", () => {
       const now = this.now();
       const decisions: Record<string, ClaimDecision> = {};
@@ -163,7 +165,7 @@ export class DeliveryLedger extends DurableObject<Env> {
    * the invocation that holds the request, which then lets go of it.
    */
   settle(input: SettleInput): SettleResult {
-    this.meter.kvWrites(input.written.length);
+    this.meter?.kvWrites(input.written.length);
     return this.call("settle", () => {
       const now = this.now();
       const written = new Set(input.written);
@@ -276,7 +278,7 @@ export class DeliveryLedger extends DurableObject<Env> {
 
   /** The caller's KV writes of these versions went through. */
   synced(entries: { id: string; version: number }[]): void {
-    this.meter.kvWrites(entries.length);
+    this.meter?.kvWrites(entries.length);
     this.call("synced", () => {
       for (const { id, version } of entries) markSynced(this.exec, id, version);
     });
@@ -397,7 +399,7 @@ export class DeliveryLedger extends DurableObject<Env> {
   stats(): LedgerStats {
     return this.call("stats", () => {
       // Before its own queries: a reading does not count the rows it reads to count.
-      const usage = this.meter.usage();
+      const usage = this.meter?.usage() ?? unmetered(this.since);
       // `requests` holds only the requests in flight or unanswered, a few batches' worth: its scan is small.
       const unanswered =
         this.exec<{ n: number }>("SELECT count(*) AS n FROM requests WHERE lease_until <= ?", this.now()).rows[0]?.n ??
