@@ -44,33 +44,38 @@ type Entry = keyof typeof ENTRIES;
 export type DeliverBundles = Record<Entry, { path: string } | { failure: string }>;
 
 /**
- * Bundles each entry on its own with the esbuild that wrangler bundles with, with wrangler's
- * options for a Worker (es2024, the workerd conditions, minified as deliver deploys).
+ * Bundles one bench Worker around deliver's code with the esbuild that wrangler bundles with, with
+ * wrangler's options for a Worker (es2024, the workerd conditions, minified as deliver deploys).
  */
-export async function bundleDeliverWorkers(repoRoot: string, outdir: string, minify = true): Promise<DeliverBundles> {
+export async function bundleBenchWorker(entry: string, outfile: string, minify = true): Promise<void> {
   // wrangler's own dependency, not one of the workspace's: the same esbuild that bundles the Workers.
   const fromWrangler = createRequire(createRequire(import.meta.url).resolve("wrangler"));
   const esbuild = fromWrangler("esbuild") as { build(options: Record<string, unknown>): Promise<unknown> };
+  await esbuild.build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    format: "esm",
+    platform: "browser",
+    target: "es2024",
+    conditions: ["workerd", "worker", "browser"],
+    external: ["cloudflare:*", "node:*"],
+    // Unminified for a CPU profile: V8's line ticks then name source lines (bench/deliver-profile.ts).
+    minify,
+    keepNames: true,
+    sourcemap: "external",
+    define: { "process.env.NODE_ENV": '"production"' },
+    logLevel: "silent",
+  });
+}
+
+/** Bundles each entry of deliver's bench Workers on its own ({@link bundleBenchWorker}). */
+export async function bundleDeliverWorkers(repoRoot: string, outdir: string, minify = true): Promise<DeliverBundles> {
   const bundles = {} as DeliverBundles;
   for (const [entry, file] of Object.entries(ENTRIES) as [Entry, string][]) {
     const outfile = join(outdir, file.replace(/\.ts$/, ".js"));
     try {
-      await esbuild.build({
-        entryPoints: [join(repoRoot, "bench/workers/deliver", file)],
-        outfile,
-        bundle: true,
-        format: "esm",
-        platform: "browser",
-        target: "es2024",
-        conditions: ["workerd", "worker", "browser"],
-        external: ["cloudflare:*", "node:*"],
-        // Unminified for a CPU profile: V8's line ticks then name source lines (bench/deliver-profile.ts).
-        minify,
-        keepNames: true,
-        sourcemap: "external",
-        define: { "process.env.NODE_ENV": '"production"' },
-        logLevel: "silent",
-      });
+      await bundleBenchWorker(join(repoRoot, "bench/workers/deliver", file), outfile, minify);
       bundles[entry] = { path: outfile };
     } catch (error) {
       bundles[entry] = { failure: `esbuild ${file}: ${error instanceof Error ? error.message : String(error)}` };

@@ -16,10 +16,9 @@
  * divided by its calls; the phase's in-process driving is in it (a few µs a call).
  */
 
-import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { convertV4MiniflareOptions, Log, LogLevel, Miniflare } from "miniflare";
-import { deliverSettings } from "./deliver-targets.ts";
+import { bundleBenchWorker, deliverSettings } from "./deliver-targets.ts";
 import { median } from "./stats.ts";
 import { cpuMsBetween, readCpu, workerdPidServing } from "./workerd-process.ts";
 import type { Census, Phase, PhaseTally, SoakSpec } from "./workers/ledger-soak/soak-ledger.ts";
@@ -77,26 +76,6 @@ export interface LedgerSoakResults {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-async function bundle(repoRoot: string, outdir: string): Promise<string> {
-  // wrangler's own esbuild, with its options for a Worker (as bench/deliver-targets.ts bundles).
-  const fromWrangler = createRequire(createRequire(import.meta.url).resolve("wrangler"));
-  const esbuild = fromWrangler("esbuild") as { build(options: Record<string, unknown>): Promise<unknown> };
-  const outfile = join(outdir, "ledger-soak.js");
-  await esbuild.build({
-    entryPoints: [join(repoRoot, "bench/workers/ledger-soak/index.ts")],
-    outfile,
-    bundle: true,
-    format: "esm",
-    platform: "browser",
-    target: "es2024",
-    conditions: ["workerd", "worker", "browser"],
-    external: ["cloudflare:*", "node:*"],
-    minify: true,
-    logLevel: "silent",
-  });
-  return outfile;
-}
-
 export async function measureLedgerSoak(
   repoRoot: string,
   scratch: string,
@@ -107,7 +86,8 @@ export async function measureLedgerSoak(
   const date = new Date().toISOString();
   const results: LedgerSoakResults = { date, durationSeconds: 0, load, composition: SOAK_COMPOSITION, days: [] };
   progress("ledger: bundling the soak's Worker around deliver's ledger");
-  const scriptPath = await bundle(repoRoot, scratch);
+  const scriptPath = join(scratch, "ledger-soak.js");
+  await bundleBenchWorker(join(repoRoot, "bench/workers/ledger-soak/index.ts"), scriptPath);
   const { compatibilityDate, compatibilityFlags } = deliverSettings(repoRoot);
   const miniflare = new Miniflare(
     convertV4MiniflareOptions({
