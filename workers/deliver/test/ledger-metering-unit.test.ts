@@ -8,27 +8,20 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import { DeliveryLedger } from "../src/ledger/ledger.ts";
+import { claimOf } from "./ledger.ts";
 
-function claimOfOne(holder: string) {
-  return {
-    holder,
-    newKey: `key-${crypto.randomUUID()}`,
-    fromJson: '"Notepipe <notes@example.com>"',
-    subjectJson: '"A note"',
-    leaseMs: 50_000,
-    keyWindowMs: 0,
-    notes: [{ id: crypto.randomUUID(), frame: new Uint8Array([1, 2, 3]), acceptedAt: null, attempts: 1 }],
-    undecodable: [],
-  };
+/** deliver's `env` with `LEDGER_METERING` set; wrangler types the var as its default, the empty string. */
+function withMetering(setting: string): Env {
+  return { ...env, LEDGER_METERING: setting } as unknown as Env;
 }
 
 it("counts every call and row with LEDGER_METERING on, and nothing with it empty", async () => {
   const stub = env.LEDGER.getByName(`metering-${crypto.randomUUID()}`);
   const [metered, unmetered] = await runInDurableObject(stub, (_instance: DeliveryLedger, state) => {
-    const on = new DeliveryLedger(state, { ...env, LEDGER_METERING: "on" } as Env);
-    const off = new DeliveryLedger(state, { ...env, LEDGER_METERING: "" } as Env);
-    on.claim(claimOfOne("on"));
-    off.claim(claimOfOne("off"));
+    const on = new DeliveryLedger(state, withMetering("on"));
+    const off = new DeliveryLedger(state, withMetering(""));
+    on.claim(claimOf("on", [{ id: crypto.randomUUID(), frame: new Uint8Array([1]) }]));
+    off.claim(claimOf("off", [{ id: crypto.randomUUID(), frame: new Uint8Array([1]) }]));
     return [on.usage(), off.usage()];
   });
 

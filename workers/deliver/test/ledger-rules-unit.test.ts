@@ -5,10 +5,8 @@
  * record written).
  */
 
-import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { MAX_PACE_WAIT_MS } from "../src/providers/pace.ts";
-import { deadLetterOf, expireLeases, ledger, ledgerNote, repairLater } from "./ledger.ts";
+import { claimOf, deadLetterOf, expireLeases, ledger, ledgerNote, repairLater } from "./ledger.ts";
 import {
   makeNote,
   messageOf,
@@ -20,23 +18,6 @@ import {
   type TestNote,
 } from "./notes.ts";
 import { deadLetterAfterRetries, opsRequest } from "./ops.ts";
-
-/** How long deliver-notes.ts holds a request it sends: the send timeout, the longest pacing wait, 10 s of slack. */
-const LEASE_MS = Number(env.MAIL_TIMEOUT_SECONDS) * 1000 + MAX_PACE_WAIT_MS + 10_000;
-
-/** A claim as the notes consumer makes it, for `notes`, by invocation `holder`. */
-function claimInput(holder: string, notes: TestNote[]) {
-  return {
-    holder,
-    newKey: `key-${crypto.randomUUID()}`,
-    fromJson: '"Notepipe <notes@example.com>"',
-    subjectJson: '"A note"',
-    leaseMs: LEASE_MS,
-    keyWindowMs: 23 * 60 * 60 * 1000,
-    notes: notes.map((note) => ({ id: note.id, frame: note.frame, acceptedAt: null, attempts: 1 })),
-    undecodable: [],
-  };
-}
 
 describe("a replayed dead letter whose message is claimed before the replay finished", () => {
   it.each([
@@ -88,17 +69,18 @@ describe("several requests handed back by one claim", () => {
   it("are each held for as long as the invocation takes to send them all", async () => {
     const [a, b] = [makeNote(), makeNote()];
     // Two requests, each sent by an invocation that died without an answer.
-    await ledger().claim(claimInput("lost-1", [a]));
-    await ledger().claim(claimInput("lost-2", [b]));
+    await ledger().claim(claimOf("lost-1", [a]));
+    await ledger().claim(claimOf("lost-2", [b]));
     await expireLeases();
     const start = Date.now();
-    const first = await ledger().claim(claimInput("first", [a, b]));
+    const claim = claimOf("first", [a, b]);
+    const first = await ledger().claim(claim);
     expect(first.sends).toHaveLength(2);
 
     // While the first invocation still sends its second request, a second claims the same notes.
-    const clock = vi.spyOn(Date, "now").mockReturnValue(start + LEASE_MS + 1000);
+    const clock = vi.spyOn(Date, "now").mockReturnValue(start + claim.leaseMs + 1000);
     try {
-      const second = await ledger().claim(claimInput("second", [a, b]));
+      const second = await ledger().claim(claimOf("second", [a, b]));
       expect(second.sends).toEqual([]);
       expect(second.decisions[a.id]).toMatchObject({ kind: "wait" });
       expect(second.decisions[b.id]).toMatchObject({ kind: "wait" });

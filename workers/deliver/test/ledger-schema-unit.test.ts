@@ -30,6 +30,27 @@ CREATE TABLE requests (
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 `;
 
+/** A version 1 note row: the columns a test sets, the others left to their defaults (NULL or 0). */
+interface V1Row {
+  id: string;
+  state: string;
+  attempts: number;
+  record?: string;
+  version: number;
+  kv_version: number;
+  request_key?: string;
+  frame?: Uint8Array;
+  accepted_at?: number;
+  replayed_at?: number;
+  dead?: number;
+  dead_reason?: string;
+  dead_message?: string;
+  first_failure_at?: number;
+  last_failure_at?: number;
+  updated_at: number;
+  expires_at: number;
+}
+
 const T = Date.parse("2026-11-02T10:00:00.000Z");
 const at = (ms: number) => new Date(ms).toISOString();
 const SENT = "11111111-1111-4111-8111-111111111111";
@@ -38,6 +59,28 @@ const REPLAYING = "33333333-3333-4333-8333-333333333333";
 const RETRYING = "44444444-4444-4444-8444-444444444444";
 const NO_NOTE_ID = "msg-0042";
 const REJECTION = "The mail provider rejected this email. The provider said: Invalid `to` field.";
+
+/** The status records of version 1 rows, which must come back from the columns as they were. */
+const SENT_RECORD = { id: SENT, state: "sent", attempts: 1, updatedAt: at(T + 7), providerId: "re_1" };
+const REJECTED_RECORD = {
+  id: REJECTED,
+  state: "failed",
+  attempts: 2,
+  updatedAt: at(T + 5),
+  error: REJECTION,
+  errorCode: "rejected",
+  firstFailureAt: at(T),
+};
+const RETRYING_RECORD = {
+  id: RETRYING,
+  state: "retrying",
+  attempts: 1,
+  updatedAt: at(T + 3),
+  nextAttemptAt: at(T + 60_000),
+  error: "The mail provider did not answer in time.",
+  errorCode: "timeout",
+  firstFailureAt: at(T + 3),
+};
 
 /** Every table and index as SQLite keeps it, whitespace folded. */
 function schemaOf(sql: SqlStorage): string[] {
@@ -61,71 +104,47 @@ it("carries a version 1 ledger's rows over to today's tables, records and dead l
       const sql = state.storage.sql;
       sql.exec("DROP TABLE notes; DROP TABLE requests; DROP TABLE meta; DROP TABLE counters;");
       sql.exec(VERSION_1);
-      const insert = `INSERT INTO notes (id, state, attempts, record, version, kv_version, request_key, frame,
-        accepted_at, replayed_at, replay_token, dead, dead_reason, dead_message, possibly_sent, first_failure_at,
-        last_failure_at, event_id, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
-      const record = (value: object) => JSON.stringify(value);
-      sql.exec(
-        insert,
-        SENT,
-        "sent",
-        1,
-        record({ id: SENT, state: "sent", attempts: 1, updatedAt: at(T + 7), providerId: "re_1" }),
-        2,
-        2,
-        null,
-        null,
-        T,
-        null,
-        null,
-        0,
-        null,
-        null,
-        0,
-        null,
-        null,
-        null,
-        T + 9,
-        T + 100,
-      );
-      sql.exec(
-        insert,
-        REJECTED,
-        "failed",
-        2,
-        record({
-          id: REJECTED,
-          state: "failed",
-          attempts: 2,
-          updatedAt: at(T + 5),
-          error: REJECTION,
-          errorCode: "rejected",
-          firstFailureAt: at(T),
-        }),
-        1,
-        1,
-        null,
-        new Uint8Array([1, 2, 3]),
-        T,
-        null,
-        null,
-        1,
-        "rejected",
-        REJECTION,
-        0,
-        T,
-        T + 5,
-        null,
-        T + 6,
-        T + 200,
-      );
+      const insert = (row: V1Row) => {
+        const columns = Object.keys(row);
+        sql.exec(
+          `INSERT INTO notes (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`,
+          ...Object.values(row),
+        );
+      };
+      insert({
+        id: SENT,
+        state: "sent",
+        attempts: 1,
+        record: JSON.stringify(SENT_RECORD),
+        version: 2,
+        kv_version: 2,
+        accepted_at: T,
+        updated_at: T + 9,
+        expires_at: T + 100,
+      });
+      insert({
+        id: REJECTED,
+        state: "failed",
+        attempts: 2,
+        record: JSON.stringify(REJECTED_RECORD),
+        version: 1,
+        kv_version: 1,
+        frame: new Uint8Array([1, 2, 3]),
+        accepted_at: T,
+        dead: 1,
+        dead_reason: "rejected",
+        dead_message: REJECTION,
+        first_failure_at: T,
+        last_failure_at: T + 5,
+        updated_at: T + 6,
+        expires_at: T + 200,
+      });
       // A replay cleared the dead letter; its message was claimed before the replay finished.
-      sql.exec(
-        insert,
-        REPLAYING,
-        "dead",
-        3,
-        record({
+      insert({
+        id: REPLAYING,
+        state: "dead",
+        attempts: 3,
+        record: JSON.stringify({
           id: REPLAYING,
           state: "dead",
           attempts: 3,
@@ -134,79 +153,46 @@ it("carries a version 1 ledger's rows over to today's tables, records and dead l
           errorCode: "retries_exhausted",
           firstFailureAt: at(T),
         }),
-        3,
-        3,
-        "key-1",
-        new Uint8Array([4]),
-        T,
-        T + 1,
-        null,
-        0,
-        "retries_exhausted",
-        "Every retry failed.",
-        0,
-        T,
-        T,
-        null,
-        T,
-        T + 300,
-      );
-      sql.exec(
-        insert,
-        RETRYING,
-        "retrying",
-        1,
-        record({
-          id: RETRYING,
-          state: "retrying",
-          attempts: 1,
-          updatedAt: at(T + 3),
-          nextAttemptAt: at(T + 60_000),
-          error: "The mail provider did not answer in time.",
-          errorCode: "timeout",
-          firstFailureAt: at(T + 3),
-        }),
-        1,
-        0,
-        null,
-        null,
-        T,
-        null,
-        null,
-        0,
-        null,
-        null,
-        0,
-        T + 3,
-        null,
-        null,
-        T + 4,
-        T + 400,
-      );
+        version: 3,
+        kv_version: 3,
+        request_key: "key-1",
+        frame: new Uint8Array([4]),
+        accepted_at: T,
+        replayed_at: T + 1,
+        dead: 0,
+        dead_reason: "retries_exhausted",
+        dead_message: "Every retry failed.",
+        first_failure_at: T,
+        last_failure_at: T,
+        updated_at: T,
+        expires_at: T + 300,
+      });
+      insert({
+        id: RETRYING,
+        state: "retrying",
+        attempts: 1,
+        record: JSON.stringify(RETRYING_RECORD),
+        version: 1,
+        kv_version: 0,
+        accepted_at: T,
+        first_failure_at: T + 3,
+        updated_at: T + 4,
+        expires_at: T + 400,
+      });
       // A discarded entry without a note id: no record, yet its version was bumped.
-      sql.exec(
-        insert,
-        NO_NOTE_ID,
-        "failed",
-        1,
-        null,
-        1,
-        0,
-        null,
-        null,
-        null,
-        null,
-        null,
-        0,
-        "undecodable",
-        "The queued message does not hold a valid frame.",
-        0,
-        T,
-        T,
-        null,
-        T,
-        T + 500,
-      );
+      insert({
+        id: NO_NOTE_ID,
+        state: "failed",
+        attempts: 1,
+        version: 1,
+        kv_version: 0,
+        dead_reason: "undecodable",
+        dead_message: "The queued message does not hold a valid frame.",
+        first_failure_at: T,
+        last_failure_at: T,
+        updated_at: T,
+        expires_at: T + 500,
+      });
 
       ensureSchema(state.storage);
 
@@ -219,22 +205,8 @@ it("carries a version 1 ledger's rows over to today's tables, records and dead l
   expect(migrated.version).toBe(CURRENT_SCHEMA_VERSION);
   expect(migrated.schema).toEqual(fresh);
   const row = (id: string) => migrated.rows.find((candidate) => candidate.id === id) as NoteRow;
-  expect(statusRecordOf(row(SENT))).toEqual({
-    id: SENT,
-    state: "sent",
-    attempts: 1,
-    updatedAt: at(T + 7),
-    providerId: "re_1",
-  });
-  expect(statusRecordOf(row(REJECTED))).toEqual({
-    id: REJECTED,
-    state: "failed",
-    attempts: 2,
-    updatedAt: at(T + 5),
-    error: REJECTION,
-    errorCode: "rejected",
-    firstFailureAt: at(T),
-  });
+  expect(statusRecordOf(row(SENT))).toEqual(SENT_RECORD);
+  expect(statusRecordOf(row(REJECTED))).toEqual(REJECTED_RECORD);
   expect(deadLetterOf(row(REJECTED))).toEqual({
     id: REJECTED,
     frame: "AQID",
@@ -246,16 +218,7 @@ it("carries a version 1 ledger's rows over to today's tables, records and dead l
     possiblySent: false,
     acceptedAt: T,
   });
-  expect(statusRecordOf(row(RETRYING))).toEqual({
-    id: RETRYING,
-    state: "retrying",
-    attempts: 1,
-    updatedAt: at(T + 3),
-    nextAttemptAt: at(T + 60_000),
-    error: "The mail provider did not answer in time.",
-    errorCode: "timeout",
-    firstFailureAt: at(T + 3),
-  });
+  expect(statusRecordOf(row(RETRYING))).toEqual(RETRYING_RECORD);
   expect(row(RETRYING)).toMatchObject({ version: 1, kv_version: 0 });
   // No longer a dead letter and not yet sent: queued, with a record KV does not hold yet.
   expect(row(REPLAYING)).toMatchObject({
