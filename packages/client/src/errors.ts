@@ -47,6 +47,17 @@ export interface NotepipeErrorDetails {
   cause?: unknown;
 }
 
+/** Runs a storage call: a rejection becomes `storage_failed` (a NotepipeError is passed on as it is). */
+export async function storageCall<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (cause) {
+    if (cause instanceof NotepipeError) throw cause;
+    const name = (cause as { name?: unknown } | null)?.name;
+    throw new NotepipeError("storage_failed", `The storage refused: ${String(name ?? cause)}.`, { cause });
+  }
+}
+
 /**
  * @example
  * try {

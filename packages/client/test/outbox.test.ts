@@ -1,6 +1,6 @@
 import { decodeFrame, noteIdToUuid } from "@notepipe/frame";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   createOutbox,
   DEFAULT_EXPIRE_AFTER_MS,
@@ -264,21 +264,122 @@ describe("drain", () => {
     expect(requests[0]?.headers.authorization).toBe(`Bearer ${TOKEN}`);
   });
 
-  it("expires a note still unsent after seven days, without sending it", async () => {
+  it("asks getToken again when ingest refuses the token with a 401 (a retired kid), and sends the same frame with the new one", async () => {
+    const NEW_TOKEN = "np1.k2.BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+    const asked: unknown[][] = [];
+    const getToken = async (...args: unknown[]) => {
+      asked.push(args);
+      return NEW_TOKEN;
+    };
+    const retired = apiError(401, "unauthorized", "This client token's key was retired; get a new token.");
+    const { outbox, requests } = setup([retired, accepted, statuses({})], { getToken });
+    const id = await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
+
+    const result = await outbox.drain();
+
+    expect(asked).toEqual([["ada@example.com", { refused: TOKEN }]]);
+    expect(requests.map((request) => request.headers.authorization)).toEqual([
+      `Bearer ${TOKEN}`,
+      `Bearer ${NEW_TOKEN}`,
+      undefined,
+    ]);
+    expect(requests[1]?.body).toEqual(requests[0]?.body);
+    expect(result.changes).toEqual([{ id, previous: "queued", state: "accepted" }]);
+  });
+
+  it("keeps the frame queued, without the refused token, while getToken cannot give a new one", async () => {
+    const NEW_TOKEN = "np1.k2.BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+    let backendUp = false;
+    const getToken = async () => {
+      if (!backendUp) throw new TypeError("fetch failed");
+      return NEW_TOKEN;
+    };
+    const retired = () => apiError(401, "unauthorized", "This client token's key was retired; get a new token.");
+    const { outbox, requests, store } = setup([retired(), accepted, statuses({})], { getToken });
+    await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
+
+    const first = await outbox.drain();
+    const [waiting] = await store.list();
+    backendUp = true;
+    const second = await outbox.drain();
+
+    expect(first.error).toMatchObject({ code: "token_unavailable", retryable: true });
+    expect(waiting).toMatchObject({ state: "queued", frame: requests[0]?.body });
+    expect(waiting).not.toHaveProperty("token");
+    expect(requests[1]?.headers.authorization).toBe(`Bearer ${NEW_TOKEN}`);
+    expect(requests[1]?.body).toEqual(requests[0]?.body);
+    expect(second.notes[0]?.state).toBe("accepted");
+  });
+
+  it("fails the note when the token getToken gives after a 401 is refused too", async () => {
+    const refused = () => apiError(401, "unauthorized", "Send Authorization: Bearer <client token>.");
+    const { outbox, requests } = setup([refused(), refused()], { getToken: async () => TOKEN });
+    await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
+
+    const result = await outbox.drain();
+
+    expect(requests).toHaveLength(2);
+    expect(result.notes[0]).toMatchObject({ state: "failed", code: "unauthorized" });
+  });
+
+  it("fails a note refused with a 401 when the outbox has no getToken to ask", async () => {
+    const { outbox } = setup([apiError(401, "unauthorized", "Send Authorization: Bearer <client token>.")]);
+    await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
+
+    expect((await outbox.drain()).notes[0]).toMatchObject({ state: "failed", code: "unauthorized" });
+  });
+
+  it("expires a note still unsent after seven days once ingest says it never had it, without sending it", async () => {
     let now = Date.UTC(2026, 0, 1);
-    const { outbox, requests } = setup([], { now: () => now });
+    const { outbox, requests } = setup([statuses({})], { now: () => now });
     const id = await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
 
     now += DEFAULT_EXPIRE_AFTER_MS;
     const result = await outbox.drain();
 
-    expect(requests).toEqual([]);
+    expect(requests.map((request) => new URL(request.url).pathname)).toEqual(["/v1/notes/status"]);
+    expect(JSON.parse(new TextDecoder().decode(requests[0]?.body))).toEqual({ ids: [id] });
     expect(result.changes).toEqual([{ id, previous: "queued", state: "expired" }]);
+  });
+
+  it("shows a note whose 202 was lost as sent, not expired, when the poll at its expiry finds it sent", async () => {
+    let now = Date.UTC(2026, 0, 1);
+    let id = "";
+    const lost202 = () => new TypeError("fetch failed");
+    const sent = (request: RecordedRequest) => statuses({ [id]: "sent" })(request);
+    const { outbox, requests } = setup([lost202(), sent, sent], { now: () => now });
+    id = await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
+    await outbox.drain();
+
+    now += DEFAULT_EXPIRE_AFTER_MS;
+    const result = await outbox.drain();
+
+    expect(requests.map((request) => new URL(request.url).pathname)).toEqual([
+      "/v1/notes",
+      "/v1/notes/status",
+      "/v1/notes/status",
+    ]);
+    expect(result.changes).toEqual([{ id, previous: "queued", state: "sent" }]);
+    expect(result.notes[0]).toMatchObject({ state: "sent", acceptedAt: now, attempts: 1 });
+  });
+
+  it("keeps a note at its expiry queued while the poll that would expire it gets no answer", async () => {
+    let now = Date.UTC(2026, 0, 1);
+    const { outbox } = setup([offline(), statuses({})], { now: () => now });
+    await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
+
+    now += DEFAULT_EXPIRE_AFTER_MS;
+    const first = await outbox.drain();
+    const second = await outbox.drain();
+
+    expect(first.error).toMatchObject({ code: "network_error", retryable: true });
+    expect(first.notes[0]?.state).toBe("queued");
+    expect(second.notes[0]?.state).toBe("expired");
   });
 
   it("expires after the configured time instead", async () => {
     let now = Date.UTC(2026, 0, 1);
-    const { outbox } = setup([offline()], { now: () => now, expireAfterMs: 60_000 });
+    const { outbox } = setup([offline(), statuses({})], { now: () => now, expireAfterMs: 60_000 });
     await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
 
     expect((await outbox.drain()).notes[0]?.state).toBe("queued");
@@ -383,5 +484,55 @@ describe("whatever ingest answers", () => {
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+describe("persistent storage", () => {
+  afterEach(() => {
+    vi.unstubAllGlobals();
+  });
+
+  /** The browser's StorageManager (`navigator.storage`), deciding as `grants` says. */
+  function storageManager(grants: boolean, persisted = false) {
+    const manager = { persisted: vi.fn(async () => persisted), persist: vi.fn(async () => grants) };
+    vi.stubGlobal("navigator", { storage: manager });
+    return manager;
+  }
+
+  it("asks the browser once to keep the outbox's storage through storage pressure, and answers whether it will", async () => {
+    const manager = storageManager(true);
+    const { outbox } = setup([]);
+
+    expect(await outbox.persistStorage()).toBe(true);
+    expect(await outbox.persistStorage()).toBe(true);
+    expect(manager.persist).toHaveBeenCalledTimes(1);
+  });
+
+  it("does not ask again for storage the browser persists already", async () => {
+    const manager = storageManager(false, true);
+    const { outbox } = setup([]);
+
+    expect(await outbox.persistStorage()).toBe(true);
+    expect(manager.persist).not.toHaveBeenCalled();
+  });
+
+  it("start() asks, and tells its listener when the browser refused", async () => {
+    const manager = storageManager(false);
+    const { outbox } = setup([]);
+
+    let stop = () => {};
+    await new Promise<void>((resolve) => {
+      stop = outbox.start({ onPersistRefused: resolve });
+    });
+    stop();
+
+    expect(manager.persist).toHaveBeenCalledTimes(1);
+  });
+
+  it("answers undefined where there is no StorageManager (React Native, Node)", async () => {
+    vi.stubGlobal("navigator", {});
+    const { outbox } = setup([]);
+
+    expect(await outbox.persistStorage()).toBeUndefined();
   });
 });

@@ -7,7 +7,7 @@
  */
 
 import { noteIdToUuid } from "@notepipe/frame";
-import { NotepipeError } from "../errors.ts";
+import { NotepipeError, storageCall } from "../errors.ts";
 import { generateKey, type KeyOptions } from "../keys.ts";
 import { newNoteId } from "../seal.ts";
 
@@ -30,16 +30,6 @@ export interface KeyStore {
   put(kept: KeptKey): Promise<void>;
 }
 
-async function stored<T>(operation: () => Promise<T>): Promise<T> {
-  try {
-    return await operation();
-  } catch (cause) {
-    if (cause instanceof NotepipeError) throw cause;
-    const name = (cause as { name?: unknown } | null)?.name;
-    throw new NotepipeError("storage_failed", `The key store refused: ${String(name ?? cause)}.`, { cause });
-  }
-}
-
 /**
  * Writes `key` to the store and answers it as read back from there: the key to encrypt under, since
  * it is the one that survives a crash. Rejects with `key_not_stored` if the store does not answer it.
@@ -49,7 +39,7 @@ async function stored<T>(operation: () => Promise<T>): Promise<T> {
  */
 export async function keepKey(store: KeyStore, key: CryptoKey): Promise<KeptKey> {
   const id = noteIdToUuid(newNoteId());
-  await stored(() => store.put({ id, key, createdAt: Date.now() }));
+  await storageCall(() => store.put({ id, key, createdAt: Date.now() }));
   const kept = await findKey(store, id);
   if (kept === undefined) throw new NotepipeError("key_not_stored", "The key store did not keep the key.");
   return kept;
@@ -69,14 +59,10 @@ export async function keepNewKey(store: KeyStore, options: KeyOptions = {}): Pro
 
 /** The newest kept key, read from the store: the one new notes are encrypted under. */
 export async function currentKey(store: KeyStore): Promise<KeptKey | undefined> {
-  const keys = await stored(() => store.list());
-  return keys.reduce<KeptKey | undefined>(
-    (newest, kept) => (kept.createdAt >= (newest?.createdAt ?? 0) ? kept : newest),
-    undefined,
-  );
+  return (await storageCall(() => store.list())).sort((a, b) => b.createdAt - a.createdAt)[0];
 }
 
 /** The kept key a note was encrypted under (`note.keyId`), to decrypt its email. */
 export async function findKey(store: KeyStore, id: string): Promise<KeptKey | undefined> {
-  return (await stored(() => store.list())).find((kept) => kept.id === id);
+  return (await storageCall(() => store.list())).find((kept) => kept.id === id);
 }

@@ -10,6 +10,7 @@ import { NotepipeError } from "../errors.ts";
 import { postFrame } from "../post-frame.ts";
 import { clientState, fetchStatuses, STATUS_BATCH_SIZE, type StatusEntry } from "../status.ts";
 import { type Renew, whileHoldingOutbox } from "./lock.ts";
+import type { OutboxConfig } from "./outbox.ts";
 import { isFollowed, moved, type OutboxChange, outboxState, readRecords, toNote, writeRecord } from "./records.ts";
 import type { OutboxNote, OutboxRecord, OutboxStore } from "./store.ts";
 
@@ -30,7 +31,7 @@ export interface DrainResult {
 /** What a drain needs: the client config with every outbox default already applied. */
 export interface DrainConfig extends IngestConnection {
   store: OutboxStore;
-  getToken: ((to: string) => string | Promise<string>) | undefined;
+  getToken: OutboxConfig["getToken"];
   expireAfterMs: number;
   finalStates: ReadonlySet<string>;
   now: () => number;
@@ -46,12 +47,12 @@ function asRetryable(error: NotepipeError): NotepipeError {
   return new NotepipeError(error.code, error.message, { status, noteId, retryAfterMs, retryable: true, cause: error });
 }
 
-async function tokenFor(config: DrainConfig, record: OutboxRecord): Promise<string> {
+async function tokenFor(config: DrainConfig, record: OutboxRecord, refused?: string): Promise<string> {
   if (record.token !== undefined) return record.token;
   try {
     // Without a getToken here (a service worker's outbox, say), another drainer that has one sends it.
     if (config.getToken === undefined) throw new TypeError("This outbox has no getToken.");
-    return await config.getToken(record.to as string);
+    return await config.getToken(record.to as string, { refused });
   } catch (cause) {
     if (cause instanceof NotepipeError) throw cause;
     throw new NotepipeError("token_unavailable", "No token for the note yet; it stays queued.", {
@@ -62,25 +63,35 @@ async function tokenFor(config: DrainConfig, record: OutboxRecord): Promise<stri
   }
 }
 
-/** Posts the stored frame once. Undefined when ingest answered 202 for this very note. */
-async function post(config: DrainConfig, record: OutboxRecord): Promise<NotepipeError | undefined> {
+/**
+ * Posts the stored frame once. `failure` is undefined when ingest answered 202 for this very note;
+ * `token` is the one posted (none when there was none to post).
+ */
+async function post(
+  config: DrainConfig,
+  record: OutboxRecord,
+  refused?: string,
+): Promise<{ failure?: NotepipeError; token?: string }> {
   const noteId = record.id;
-  if (record.frame === undefined) return new NotepipeError("storage_failed", "The stored frame is unreadable.");
+  if (record.frame === undefined)
+    return { failure: new NotepipeError("storage_failed", "The stored frame is unreadable.") };
+  let token: string | undefined;
   try {
-    const token = await tokenFor(config, record);
+    token = await tokenFor(config, record, refused);
     const res = await postFrame(once(config), noteId, record.frame, token);
     const body = (await res.json().catch(() => null)) as { id?: unknown } | null;
-    if (res.status === 202 && body?.id === noteId) return undefined;
+    if (res.status === 202 && body?.id === noteId) return { token };
     // A captive portal or a proxy answers 200 with its own page: the note did not reach ingest.
-    return new NotepipeError("unexpected_response", `HTTP ${res.status} is not ingest's 202 for this note.`, {
+    const failure = new NotepipeError("unexpected_response", `HTTP ${res.status} is not ingest's 202 for this note.`, {
       status: res.status,
       retryable: true,
       noteId,
     });
+    return { failure, token };
   } catch (error) {
     if (!(error instanceof NotepipeError)) throw error;
     // Only ingest's own refusal, with its code, is final; a bare 4xx came from something in between.
-    return error.code === "unexpected_response" ? asRetryable(error) : error;
+    return { failure: error.code === "unexpected_response" ? asRetryable(error) : error, token };
   }
 }
 
@@ -105,6 +116,43 @@ export async function drainOutbox(config: DrainConfig): Promise<DrainResult> {
     }
   };
 
+  /** Status requests for `polled`, 100 ids each; each answered record moved to what `next` makes of it. */
+  const poll = async (
+    polled: OutboxRecord[],
+    next: (record: OutboxRecord, entry: StatusEntry) => OutboxRecord | undefined,
+  ): Promise<NotepipeError | undefined> => {
+    for (let start = 0; start < polled.length; start += STATUS_BATCH_SIZE) {
+      let entries: StatusEntry[];
+      try {
+        const ids = polled.slice(start, start + STATUS_BATCH_SIZE).map((record) => record.id);
+        entries = await fetchStatuses(once(config), ids);
+      } catch (failure) {
+        if (failure instanceof NotepipeError) return failure;
+        throw failure;
+      }
+      for (const entry of entries) {
+        const record = records.get(entry.id);
+        const after = record && next(record, entry);
+        if (record && after) await move(record, after);
+      }
+    }
+    return undefined;
+  };
+
+  /**
+   * A note is posted once, and once more with a token from `getToken` when ingest refused its
+   * token with a 401 (its kid retired, say): the frame stays, the refused token is dropped.
+   */
+  const sendOne = async (record: OutboxRecord): Promise<NotepipeError | undefined> => {
+    let { failure, token } = await post(config, record);
+    if (failure?.status === 401 && config.getToken !== undefined) {
+      const { token: dropped, ...next } = record;
+      if (dropped !== undefined) await move(record, next);
+      ({ failure } = await post(config, next, token));
+    }
+    return failure;
+  };
+
   const sendQueued = async (renew: Renew): Promise<NotepipeError | undefined> => {
     const tried = new Set<string>();
     // Read again after each batch, for notes enqueued meanwhile (by this tab or another); each
@@ -113,14 +161,19 @@ export async function drainOutbox(config: DrainConfig): Promise<DrainResult> {
       await reread();
       const batch = [...records.values()].filter((record) => record.state === "queued" && !tried.has(record.id));
       if (batch.length === 0) return undefined;
-      for (const record of batch) {
-        tried.add(record.id);
-        if (now() - record.createdAt >= config.expireAfterMs) {
-          await move(record, moved(record, { state: "expired" }));
-          continue;
-        }
+      for (const record of batch) tried.add(record.id);
+      const expired = (record: OutboxRecord) => now() - record.createdAt >= config.expireAfterMs;
+      // A note unsent at its expiry may have been accepted, its 202 lost on the way back: ingest is
+      // asked first, and only a note it never had becomes `expired`. Without an answer it stays queued.
+      const failure = await poll(batch.filter(expired), (record, entry) => {
+        if (entry.state === "unknown") return moved(record, { state: "expired" });
+        const { attempts, updatedAt, error } = entry;
+        return moved(record, { state: outboxState(entry.state), acceptedAt: now(), attempts, updatedAt, error });
+      });
+      if (failure !== undefined) return failure;
+      for (const record of batch.filter((record) => !expired(record))) {
         if (!(await renew())) return undefined;
-        const failure = await post(config, record);
+        const failure = await sendOne(record);
         if (failure === undefined) await move(record, moved(record, { state: "accepted", acceptedAt: now() }));
         else if (failure.retryable) return failure;
         else await move(record, moved(record, { state: "failed", code: failure.code, error: failure.message }));
@@ -128,29 +181,16 @@ export async function drainOutbox(config: DrainConfig): Promise<DrainResult> {
     }
   };
 
-  const pollFollowed = async (): Promise<NotepipeError | undefined> => {
-    const followed = [...records.values()].filter((record) => isFollowed(record, config.finalStates));
-    for (let start = 0; start < followed.length; start += STATUS_BATCH_SIZE) {
-      const ids = followed.slice(start, start + STATUS_BATCH_SIZE).map((record) => record.id);
-      let entries: StatusEntry[];
-      try {
-        entries = await fetchStatuses(once(config), ids);
-      } catch (failure) {
-        if (failure instanceof NotepipeError) return failure;
-        throw failure;
-      }
-      for (const entry of entries) {
-        const record = records.get(entry.id);
-        if (record?.acceptedAt === undefined) continue;
-        const state = outboxState(clientState(entry, record.acceptedAt, now()));
-        const { attempts, updatedAt } = entry;
-        if (state !== record.state || updatedAt !== record.updatedAt) {
-          await move(record, moved(record, { state, attempts, updatedAt, error: entry.error }));
-        }
-      }
-    }
-    return undefined;
-  };
+  const pollFollowed = () =>
+    poll(
+      [...records.values()].filter((record) => isFollowed(record, config.finalStates)),
+      (record, entry) => {
+        const state = outboxState(clientState(entry, record.acceptedAt as number, now()));
+        const { attempts, updatedAt, error } = entry;
+        const changed = state !== record.state || updatedAt !== record.updatedAt;
+        return changed ? moved(record, { state, attempts, updatedAt, error }) : undefined;
+      },
+    );
 
   const drained = await whileHoldingOutbox(store, now, async (renew) => {
     error = (await sendQueued(renew)) ?? (await pollFollowed());

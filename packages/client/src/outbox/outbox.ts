@@ -30,9 +30,11 @@ export interface OutboxConfig extends Omit<ClientConfig, "store"> {
   keys: KeyStore;
   /**
    * For notes enqueued without a token: called at send time with the recipient, e.g. to ask the
-   * app's backend. A throw keeps the note queued for the next drain.
+   * app's backend. Called again with `refused` when ingest answered a token with 401 (its key was
+   * retired, say): the note keeps its frame and is sent with the new token. A throw keeps the note
+   * queued for the next drain.
    */
-  getToken?: (to: string) => string | Promise<string>;
+  getToken?: (to: string, context: { refused?: string | undefined }) => string | Promise<string>;
   /** A note still unsent this long after `enqueue` becomes `expired`. Default 7 days. */
   expireAfterMs?: number;
   /** How often `start()` drains while a note is queued or in flight. Default 10 s. */
@@ -65,9 +67,29 @@ export interface Outbox {
   /**
    * Drains now, on `online`, after each `enqueue` and on a timer while anything is queued or in
    * flight, until the returned function is called. For the app's foreground; a service worker or a
-   * background task calls `drain()`.
+   * background task calls `drain()`. Asks {@link persistStorage} too.
    */
   start(listener?: DrainListener): () => void;
+  /**
+   * Asks the browser, once, to keep this origin's storage through storage pressure
+   * (`navigator.storage.persist()`); a browser evicts non-persistent origins' data, queued notes
+   * included, when the device runs short of space (https://web.dev/articles/persistent-storage).
+   * True: kept; false: refused (Chromium decides from site engagement, Firefox asks the user);
+   * undefined: no StorageManager (React Native, Node).
+   */
+  persistStorage(): Promise<boolean | undefined>;
+}
+
+async function askToPersist(): Promise<boolean | undefined> {
+  const storage = (globalThis as { navigator?: Partial<Navigator> }).navigator?.storage;
+  // Where the StorageManager exists, persisted() and persist() reject only outside a document.
+  return (
+    storage?.persist &&
+    storage
+      .persisted()
+      .then((kept) => kept || storage.persist())
+      .catch(() => false)
+  );
 }
 
 /**
@@ -91,6 +113,11 @@ export function createOutbox(config: OutboxConfig): Outbox {
   const schedules = new Set<{ wake(): void }>();
   let running: Promise<DrainResult> | undefined;
   let lastCreatedAt = 0;
+  let persisted: Promise<boolean | undefined> | undefined;
+  const persistStorage = () => {
+    persisted ??= askToPersist();
+    return persisted;
+  };
 
   const drain = () => {
     running ??= drainOutbox(drainConfig).finally(() => {
@@ -108,7 +135,7 @@ export function createOutbox(config: OutboxConfig): Outbox {
       if (kept === undefined) {
         throw new NotepipeError(
           "key_not_stored",
-          "The outbox encrypts under its key store's key only: keep one there (keepNewKey, keepKey) and pass none.",
+          "enqueue encrypts under the key its key store kept (keepNewKey), and takes none.",
         );
       }
       const { id, frame } = await sealNote({ ...note, key: kept.key }, newNoteId());
@@ -129,6 +156,7 @@ export function createOutbox(config: OutboxConfig): Outbox {
     },
 
     drain,
+    persistStorage,
 
     async list() {
       return (await readRecords(config.store)).map(toNote);
@@ -145,6 +173,7 @@ export function createOutbox(config: OutboxConfig): Outbox {
         listener,
       );
       schedules.add(schedule);
+      void persistStorage().then((kept) => kept === false && listener.onPersistRefused?.());
       return () => {
         schedules.delete(schedule);
         schedule.stop();

@@ -5,7 +5,7 @@
  */
 
 import type { ClientNoteState } from "../config.ts";
-import { NotepipeError } from "../errors.ts";
+import { storageCall } from "../errors.ts";
 import type { Lease, OutboxNote, OutboxRecord, OutboxState, OutboxStore } from "./store.ts";
 
 /** A note whose state moved during a drain. */
@@ -18,35 +18,22 @@ export interface OutboxChange {
   error?: string;
 }
 
-function storageFailed(cause: unknown): NotepipeError {
-  const name = (cause as { name?: unknown } | null)?.name;
-  return new NotepipeError("storage_failed", `The outbox's storage refused: ${String(name ?? cause)}.`, { cause });
-}
-
-async function stored<T>(operation: () => Promise<T>): Promise<T> {
-  try {
-    return await operation();
-  } catch (cause) {
-    throw cause instanceof NotepipeError ? cause : storageFailed(cause);
-  }
-}
-
 /** Every record, oldest first. */
 export async function readRecords(store: OutboxStore): Promise<OutboxRecord[]> {
-  const records = await stored(() => store.list());
+  const records = await storageCall(() => store.list());
   return records.sort((a, b) => a.createdAt - b.createdAt);
 }
 
 export function writeRecord(store: OutboxStore, record: OutboxRecord): Promise<void> {
-  return stored(() => store.put(record));
+  return storageCall(() => store.put(record));
 }
 
 export function deleteRecords(store: OutboxStore, ids: readonly string[]): Promise<void> {
-  return stored(() => store.delete(ids));
+  return storageCall(() => store.delete(ids));
 }
 
 export function updateLease(store: OutboxStore, next: (current: Lease | undefined) => Lease | undefined) {
-  return stored(() => store.updateLease(next));
+  return storageCall(() => store.updateLease(next));
 }
 
 /** The record as the app sees it: without the frame, the recipient and the token. */
