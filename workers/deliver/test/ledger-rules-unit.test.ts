@@ -62,6 +62,15 @@ describe("a replayed dead letter whose message is claimed before the replay fini
     expect(filing.explicitAcks).toHaveLength(1);
     expect(await deadLetterOf(note.id)).toMatchObject({ reason: "rate_limited" });
     expect(await recordOf(note.id)).toMatchObject({ state: "dead", errorCode: "rate_limited" });
+
+    // Only a new replay takes the new dead letter back: a late copy of the spent one is acked unsent.
+    const sends = mockProvider();
+    const late = messageOf(note, { replayedAt: token, attempts: 2 });
+    const stale = await runQueue("notes", [late]);
+
+    expect(sends).toEqual([]);
+    expect(stale.explicitAcks).toEqual([late.id]);
+    expect(await deadLetterOf(note.id)).toMatchObject({ reason: "rate_limited" });
   });
 });
 
