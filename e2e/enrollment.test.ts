@@ -7,6 +7,7 @@
 import { confirmCode, decrypt, generateKey, NotepipeError, requestCode, send } from "@notepipe/client";
 import type { InboxEmail } from "@notepipe/local-provider";
 import { type LocalStack as Stack, startStack } from "@notepipe/local-stack";
+import { CODE_PATTERN, makeEnrollmentCode } from "@notepipe/token";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FAST_RETRY_VARS } from "./notes.ts";
 
@@ -55,6 +56,11 @@ async function waitForState(id: string, state: string): Promise<string> {
   }
 }
 
+/** The code a code email carries: 8 characters of Crockford's base32 (packages/token). */
+function codeIn(email: InboxEmail | undefined): string | undefined {
+  return /\b([0-9A-HJKMNP-TV-Z]{8})\b/.exec(email?.text ?? "")?.[1];
+}
+
 async function failure(promise: Promise<unknown>): Promise<NotepipeError> {
   const error = await promise.then(
     () => undefined,
@@ -72,8 +78,8 @@ describe("enrollment on the local stack", () => {
     expect(more).toEqual([]);
     expect(email).toMatchObject({ from: "notepipe <notes@notepipe.dev>", to: ["ada@example.com"] });
     expect(email?.subject).toBe("Your notepipe code");
-    const code = /\b([0-9]{6})\b/.exec(email?.text ?? "")?.[1];
-    expect(code).toMatch(/^[0-9]{6}$/);
+    const code = codeIn(email);
+    expect(code).toMatch(CODE_PATTERN);
     expect(email?.noteId).toBeNull();
 
     expect((await failure(confirmCode(connection(), "grace@example.com", code as string))).code).toBe("invalid_code");
@@ -86,6 +92,22 @@ describe("enrollment on the local stack", () => {
     expect(await waitForState(id, "delivered")).toBe("delivered");
     const [note] = (await inboxFor("ada@example.com")).filter((inbox) => inbox.noteId === id);
     expect(await decrypt(note?.text ?? "", key)).toBe(text);
+  });
+
+  it("gives nothing for a code nobody asked for; five misses kill a code; the owner's next code works", async () => {
+    const to = "guessed@example.com";
+    expect((await failure(confirmCode(connection(), to, makeEnrollmentCode()))).code).toBe("invalid_code");
+    await requestCode(connection(), to);
+    const [first] = await waitForEmails(to, 1);
+
+    for (let i = 0; i < 5; i++) {
+      expect((await failure(confirmCode(connection(), to, makeEnrollmentCode()))).code).toBe("invalid_code");
+    }
+    expect((await failure(confirmCode(connection(), to, codeIn(first) as string))).code).toBe("invalid_code");
+    await requestCode(connection(), to);
+    const [, second] = await waitForEmails(to, 2);
+
+    expect(await confirmCode(connection(), to, codeIn(second) as string)).toMatch(/^np1\./);
   });
 
   it("sends one address 3 codes, then answers 429 with Retry-After and sends no fourth", async () => {
@@ -110,7 +132,9 @@ describe("enrollment on the local stack", () => {
     for (let i = 0; i < 5; i++)
       statuses.push((await post("/v1/tokens/code", "203.0.113.7", { to: `walker${i}@example.com` })).status);
     for (let i = 0; i < 5; i++) {
-      statuses.push((await post("/v1/tokens", "203.0.113.7", { to: `walker${i}@example.com`, code: "000000" })).status);
+      statuses.push(
+        (await post("/v1/tokens", "203.0.113.7", { to: `walker${i}@example.com`, code: "00000000" })).status,
+      );
     }
 
     const refused = await post("/v1/tokens/code", "203.0.113.7", { to: "walker-next@example.com" });

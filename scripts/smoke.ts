@@ -36,7 +36,7 @@ import { Command, CommanderError, InvalidArgumentError } from "commander";
  * read on the deployment's bill, so a 60 s wait costs 60 at most.
  */
 const POLL_INTERVAL_MS = 1000;
-/** An enrollment code is valid for 10 to 20 minutes (README.md, "Enrollment"): longer is no use. */
+/** An enrollment code is valid for 10 minutes (README.md, "Enrollment"): longer is no use. */
 const CODE_WAIT_MS = 10 * 60_000;
 
 function recipient(value: string): string {

@@ -1,9 +1,11 @@
 export {
+  CODE_LENGTH,
+  CODE_LIFETIME_MS,
   CODE_PATTERN,
-  CODE_STEP_MS,
-  checkEnrollmentCode,
-  enrollmentCodeExpiry,
+  enrollmentCodeMac,
   makeEnrollmentCode,
+  readEnrollmentCode,
+  sameMac,
 } from "./enroll-code.ts";
 export {
   DEV_ENROLL_SECRETS,

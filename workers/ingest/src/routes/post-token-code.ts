@@ -1,5 +1,5 @@
 /**
- * POST /v1/tokens/code `{"to": "<address>"}`: emails a six-digit code to that address, answers
+ * POST /v1/tokens/code `{"to": "<address>"}`: emails a fresh 8-character code to that address, answers
  * 202 `{"status": "sent"}`. The same answer for every address that passes the checks, enrolled
  * before or not: nothing here tells who uses the service.
  *
@@ -7,17 +7,18 @@
  *   1. 415 / 413 / 400 body (src/enrollment/enroll-request.ts)   at most 1 KiB read
  *   2. 403 enrollment_closed / domain_not_allowed               the operator's vars
  *   3. 429 per client address, 10 a minute over both routes     Rate Limiting binding
- *   4. 429 per address, 3 codes an hour                         its EnrollmentGuard (1 DO request)
- *   5. 503 queue send                                           one message on `notes`
+ *   4. 429 per address, 3 codes an hour, 10 a day              its EnrollmentGuard stores the code's MAC
+ *   5. 503 queue send                                           one message on `notes`; on failure the
+ *                                                               guard withdraws the code (a 2nd DO request)
  */
 
 import type { CodeMessage, CodeSent } from "@notepipe/pipeline";
-import { enrollmentCodeExpiry, makeEnrollmentCode, parseEnrollSecrets } from "@notepipe/token";
+import { CODE_LIFETIME_MS, enrollmentCodeMac, makeEnrollmentCode, parseEnrollSecrets } from "@notepipe/token";
 import type { Context } from "hono";
 import * as z from "zod/mini";
 import { CORS_HEADERS } from "../cors.ts";
 import { limitEnrollClient, readEnrollRequest } from "../enrollment/enroll-request.ts";
-import { countCodeRequest } from "../enrollment/guard.ts";
+import { issueCode, withdrawCode } from "../enrollment/guard.ts";
 import { assertMayEnrol } from "../enrollment/policy.ts";
 import { ApiError } from "../errors.ts";
 import type { IngestEnv } from "../index.ts";
@@ -30,18 +31,19 @@ export async function postTokenCode(c: Context<IngestEnv>): Promise<Response> {
   const { to } = await readEnrollRequest(request, CodeRequest, '{"to": "<address>"}');
   assertMayEnrol(c.env, to);
   await limitEnrollClient(request, c.env);
-  await countCodeRequest(c.env, to);
 
-  const now = Date.now();
-  const message: CodeMessage = {
-    kind: "code",
-    to,
-    code: await makeEnrollmentCode(parseEnrollSecrets(c.env.ENROLL_SECRETS), to, now),
-    expiresAt: enrollmentCodeExpiry(now),
-  };
+  const code = makeEnrollmentCode();
+  // The first kid signs; a code's kid is stored beside its MAC, so removing a kid retires its codes.
+  const [kid, secret] = parseEnrollSecrets(c.env.ENROLL_SECRETS).entries().next().value as [string, string];
+  const mac = await enrollmentCodeMac(secret, to, code);
+  await issueCode(c.env, to, kid, mac);
+
+  // The guard's clock and this one may differ by the request's latency: the email promises no more.
+  const message: CodeMessage = { kind: "code", to, code, expiresAt: Date.now() + CODE_LIFETIME_MS };
   try {
     await c.env.NOTES_QUEUE.send(message, { contentType: "json" });
   } catch (cause) {
+    await withdrawCode(c.env, to, mac);
     // The error's name only: a message could quote the body, which holds the address and the code.
     console.error(`ingest: NOTES_QUEUE.send (code) failed: ${cause instanceof Error ? cause.name : typeof cause}`);
     throw new ApiError("queue_unavailable", {
