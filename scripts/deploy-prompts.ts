@@ -4,6 +4,7 @@
  */
 
 import { createInterface } from "node:readline/promises";
+import { Writable } from "node:stream";
 
 /** Asked for something off a terminal, where only flags and the environment can answer. */
 export class NotATerminalError extends Error {}
@@ -28,16 +29,18 @@ export async function askText(question: string, fallback?: string): Promise<stri
 /** A hidden answer (nothing is echoed, so it stays out of the terminal's scrollback); undefined off a terminal. */
 export async function askSecret(question: string): Promise<string | undefined> {
   if (!interactive()) return undefined;
-  const prompt = createInterface({ input: process.stdin, output: process.stdout, terminal: true });
-  // readline echoes what is typed through _writeToOutput; past the question, it writes nothing.
-  const muted = prompt as unknown as { _writeToOutput: (text: string) => void };
-  let asked = false;
-  muted._writeToOutput = (text: string) => {
-    if (!asked) process.stdout.write(text);
-  };
+  // readline echoes each key to its output: past the question, that output drops everything.
+  let muted = false;
+  const output = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      if (!muted) process.stdout.write(chunk);
+      done();
+    },
+  });
+  const prompt = createInterface({ input: process.stdin, output, terminal: true });
   try {
     const answering = prompt.question(`${question}: `);
-    asked = true;
+    muted = true;
     const answer = await answering;
     process.stdout.write("\n");
     return answer.trim();
