@@ -24,8 +24,8 @@ export default mergeConfig(
           },
           ratelimits: {
             TOKEN_LIMITER: { namespace_id: "1001", simple: { limit: TEST_TOKEN_LIMIT, period: 60 } },
-            STATUS_LIMITER: { namespace_id: "1002", simple: { limit: TEST_STATUS_LIMIT, period: 10 } },
-            STATUS_ADDRESS_LIMITER: { namespace_id: "1003", simple: { limit: TEST_STATUS_ADDRESS_LIMIT, period: 10 } },
+            STATUS_LIMITER: { namespace_id: "1002", simple: { limit: TEST_STATUS_LIMIT, period: 60 } },
+            STATUS_ADDRESS_LIMITER: { namespace_id: "1003", simple: { limit: TEST_STATUS_ADDRESS_LIMIT, period: 60 } },
             ENROLL_IP_LIMITER: { namespace_id: "1004", simple: { limit: TEST_ENROLL_IP_LIMIT, period: 60 } },
           },
           // Stands in for the deliver Worker behind the DELIVER binding: echoes what ingest forwarded.

@@ -8,9 +8,11 @@ export { devVarsLine, ensureDevVars, exampleDevVars, firstOpsToken, ROOT, readDe
 export {
   DEFAULT_INGEST_PORT,
   devTokenSecretsJson,
+  type IngestLimiter,
   type LocalStack,
   type Stack,
   StackError,
   type StackOptions,
   startStack,
+  THROWAWAY_INGEST_LIMITS,
 } from "./stack.ts";

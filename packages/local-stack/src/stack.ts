@@ -36,6 +36,21 @@ const DELIVER_HTTP_SECRETS = ["OPS_TOKENS", "RESEND_WEBHOOK_SECRET", "POSTMARK_W
 /** wrangler dev's own default, so `pnpm dev` and a bare `wrangler dev` see the same data. */
 const DEFAULT_PERSIST_DIR = join(ROOT, ".wrangler", "state");
 
+/** Ingest's Rate Limiting bindings (wrangler.ingest.toml `[[ratelimits]]`). */
+export type IngestLimiter = "TOKEN_LIMITER" | "STATUS_LIMITER" | "STATUS_ADDRESS_LIMITER" | "ENROLL_IP_LIMITER";
+
+/**
+ * A throwaway stack's limits. Its every client is this machine: the e2e runs and the pipeline bench
+ * poll thousands of notes from 127.0.0.1 (status limits count ids read, 120 and 300 a minute in
+ * production), and the browser tests enrol a dozen addresses a minute from it (10 in production).
+ * TOKEN_LIMITER keeps its 60 notes a minute per token, which the tests that send notes plan for.
+ */
+export const THROWAWAY_INGEST_LIMITS: Readonly<Partial<Record<IngestLimiter, number>>> = {
+  STATUS_LIMITER: 1_000_000,
+  STATUS_ADDRESS_LIMITER: 1_000_000,
+  ENROLL_IP_LIMITER: 1_000,
+};
+
 export interface StackOptions {
   /** Ingest's port; 0 picks a free one. Default 8787. */
   ingestPort?: number;
@@ -65,6 +80,13 @@ export interface StackOptions {
    * `pnpm dev` reads (or creates) `.dev.vars` and keeps its state in `.wrangler/state`.
    */
   ephemeral?: boolean;
+  /**
+   * The `simple.limit` of ingest's Rate Limiting bindings, written into the stack's copy of
+   * wrangler.ingest.toml (ingest counts 127.0.0.1 like any client, and has no setting of its own for
+   * a local run). Default: {@link THROWAWAY_INGEST_LIMITS} for a throwaway stack, the file's own
+   * limits otherwise, as `pnpm dev` runs them.
+   */
+  ingestLimits?: Readonly<Partial<Record<IngestLimiter, number>>>;
   /** wrangler's output: the terminal (`pnpm dev`) or a file. Default: a file in the stack's directory. */
   wranglerOutput?: "inherit" | "file";
   /** How long wrangler may take to be ready. Default 120 s (a cold start bundles both Workers). */
@@ -136,7 +158,11 @@ function portIsFree(port: number): Promise<boolean> {
  * Copies the two wrangler configs into `dir`, with `main` made absolute (a config's relative paths
  * are resolved from its own directory), next to a `.dev.vars` with the secrets and the overrides.
  */
-function writeStackConfigs(dir: string, vars: Record<string, string>): { ingest: string; deliver: string } {
+function writeStackConfigs(
+  dir: string,
+  vars: Record<string, string>,
+  ingestLimits: Readonly<Partial<Record<IngestLimiter, number>>>,
+): { ingest: string; deliver: string } {
   mkdirSync(dir, { recursive: true });
   const paths = { ingest: join(dir, CONFIGS.ingest), deliver: join(dir, CONFIGS.deliver) };
   for (const name of ["ingest", "deliver"] as const) {
@@ -145,11 +171,22 @@ function writeStackConfigs(dir: string, vars: Record<string, string>): { ingest:
       return `main = ${JSON.stringify(join(ROOT, main))}`;
     });
     if (rewritten === source) throw new StackError(`${CONFIGS[name]} has no main = "…" line to rewrite.`);
-    writeFileSync(paths[name], rewritten);
+    writeFileSync(paths[name], name === "ingest" ? withLimits(rewritten, ingestLimits) : rewritten);
   }
   const lines = Object.entries(vars).map(([name, value]) => devVarsLine(name, value));
   writeFileSync(join(dir, ".dev.vars"), `${lines.join("\n")}\n`, { mode: 0o600 });
   return paths;
+}
+
+/** `config` with the `simple.limit` of each named `[[ratelimits]]` binding set to its value. */
+function withLimits(config: string, limits: Readonly<Partial<Record<IngestLimiter, number>>>): string {
+  let rewritten = config;
+  for (const [name, limit] of Object.entries(limits)) {
+    const binding = new RegExp(`(\\[\\[ratelimits\\]\\]\\s*name = "${name}"[^\\[]*?simple = \\{ limit = )\\d+`);
+    if (!binding.test(rewritten)) throw new StackError(`${CONFIGS.ingest} has no rate limit ${name} to set.`);
+    rewritten = rewritten.replace(binding, `$1${limit}`);
+  }
+  return rewritten;
 }
 
 function wranglerBin(): string {
@@ -260,7 +297,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const deliverVars = options.deliverVars ?? {};
   const stackDir = join(ROOT, ".wrangler", "stacks", String(ingestPort));
   const target = provider?.url ?? (elsewhere as string);
-  const usesCopies = ephemeral || devVars.MAIL_API_URL !== target || Object.keys(deliverVars).length > 0;
+  const ingestLimits = options.ingestLimits ?? (ephemeral ? THROWAWAY_INGEST_LIMITS : {});
+  const usesCopies =
+    ephemeral ||
+    devVars.MAIL_API_URL !== target ||
+    Object.keys(deliverVars).length > 0 ||
+    Object.keys(ingestLimits).length > 0;
   let configs: { ingest: string; deliver: string } = {
     ingest: join(ROOT, CONFIGS.ingest),
     deliver: join(ROOT, CONFIGS.deliver),
@@ -271,14 +313,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       name,
       devVars[name] as string,
     ]);
-    configs = writeStackConfigs(stackDir, {
-      TOKEN_SECRETS: tokenSecrets,
-      ENROLL_SECRETS: devVars.ENROLL_SECRETS ?? DEV_ENROLL_SECRETS,
-      MAIL_API_KEY: mailApiKey,
-      MAIL_API_URL: target,
-      ...Object.fromEntries(opsSecrets),
-      ...deliverVars,
-    });
+    configs = writeStackConfigs(
+      stackDir,
+      {
+        TOKEN_SECRETS: tokenSecrets,
+        ENROLL_SECRETS: devVars.ENROLL_SECRETS ?? DEV_ENROLL_SECRETS,
+        MAIL_API_KEY: mailApiKey,
+        MAIL_API_URL: target,
+        ...Object.fromEntries(opsSecrets),
+        ...deliverVars,
+      },
+      ingestLimits,
+    );
   }
   const persistTo = ephemeral ? join(stackDir, "state") : DEFAULT_PERSIST_DIR;
   const wranglerLog = options.wranglerOutput === "inherit" ? null : join(stackDir, "wrangler.log");

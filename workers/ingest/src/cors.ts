@@ -18,7 +18,8 @@ const PREFLIGHT_INIT: ResponseInit = {
     "access-control-allow-methods": "GET, HEAD, POST",
     // By name: the "*" wildcard never covers Authorization. Both POST routes are preflighted,
     // since neither Authorization nor an octet-stream or JSON Content-Type is CORS-safelisted.
-    "access-control-allow-headers": "authorization, content-type",
+    // Notepipe-To names a status poll's token's address (src/status-poll-limit.ts).
+    "access-control-allow-headers": "authorization, content-type, notepipe-to",
     "access-control-max-age": "86400",
   },
 };

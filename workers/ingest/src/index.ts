@@ -15,7 +15,6 @@ import { isPostNote, postNote } from "./routes/post-note.ts";
 import { postNotesStatus } from "./routes/post-notes-status.ts";
 import { postToken } from "./routes/post-token.ts";
 import { postTokenCode } from "./routes/post-token-code.ts";
-import { limitStatusPolls } from "./status-poll-limit.ts";
 
 /** The Durable Object class behind `ENROLLMENT_GUARD`: workerd finds it among the main module's exports. */
 export { EnrollmentGuard } from "./enrollment/guard.ts";
@@ -29,10 +28,10 @@ app.options("/v1/*", preflight);
 // Each path, then what answers any other method on it. Order matters: Hono runs the first match.
 app.post("/v1/notes", (c) => postNote(c.req.raw, c.env)); // the hot path; see fetch below
 app.all("/v1/notes", methodNotAllowed("POST"));
-// Status polls need no token and cost KV reads: each counts against its client first.
-app.post("/v1/notes/status", limitStatusPolls, postNotesStatus);
+// Status polls need no token and cost KV reads: each route spends its client's allowance per id read.
+app.post("/v1/notes/status", postNotesStatus);
 app.all("/v1/notes/status", methodNotAllowed("POST")); // before :id, which would take "status" for an id
-app.get("/v1/notes/:id", limitStatusPolls, getNoteStatus); // Hono answers HEAD with it too
+app.get("/v1/notes/:id", getNoteStatus); // Hono answers HEAD with it too
 app.all("/v1/notes/:id", methodNotAllowed("GET, HEAD"));
 // Enrollment: a code emailed to an address, then traded for its token.
 app.post("/v1/tokens/code", postTokenCode);

@@ -1,70 +1,54 @@
 /**
- * The status routes' rate limit. They need no token, and each answer costs KV reads (one per id,
- * 100 at most per POST; the Free plan has 100,000 a day), so without a limit anyone could spend
- * them. Every poll counts once, a 100-id POST as one GET, against its client:
+ * The status routes' rate limit, counted in what a poll costs: one KV read per distinct id (a
+ * 100-id POST reads 100 keys, a GET one), so a poll of n ids spends n of its client's allowance.
+ * The Rate Limiting binding counts 1 per `limit()` call
+ * (https://developers.cloudflare.com/workers/runtime-apis/bindings/rate-limit/), so n ids are n
+ * calls on the same key, made together; a poll goes through only if every one of them does.
  *
- * - the client token, when the request carries `Authorization: Bearer <token>` in a well-formed
- *   shape with a current kid: phones behind one carrier NAT address each keep their own allowance;
- * - else its address (`CF-Connecting-IP`), an IPv6 one by its /64: the rest is a host's own
- *   interface id (RFC 4291 §2.5.4), so stepping through it makes no new client (a subscriber's
- *   whole /56 still makes 256).
+ * Every poll spends, in this order:
+ * 1. its address's ceiling (STATUS_ADDRESS_LIMITER), whatever the poll carries: `CF-Connecting-IP`,
+ *    an IPv6 one by its /64 (the rest is a host's own interface id, RFC 4291 §2.5.4, so stepping
+ *    through it makes no new client). Counted first because it needs no HMAC.
+ * 2. its client's allowance (STATUS_LIMITER): its client token when the poll carries one that
+ *    verifies (`Authorization: Bearer <token>` and `Notepipe-To: <the token's address>`, one HMAC),
+ *    so that phones behind one carrier NAT address each keep their own; else its address's.
+ *    A token that does not verify buys nothing: the poll counts as one without a token.
  *
- * A token cannot be verified here (its MAC is over the recipient, which a poll does not carry), so
- * anyone can make one up; each token's polls therefore also count against its address, at
- * STATUS_ADDRESS_LIMITER's tenfold limit: room for a carrier NAT address, no way around the limit.
- *
- * Limits are in wrangler.ingest.toml. Workers Rate Limiting counts per Cloudflare location, and
- * loosely: it bounds a client's rate; it cannot cap what many addresses together spend.
+ * The limits and how they follow from the Free plan's 100,000 KV reads a day are in
+ * wrangler.ingest.toml and workers/ingest/README.md. Requests from 127.0.0.1 count like any
+ * other: a local stack gets its higher limits from its own copy of the configuration
+ * (packages/local-stack). Workers Rate Limiting counts per Cloudflare location, and loosely: it
+ * bounds a client's rate; it cannot cap what many addresses together spend.
  */
 
 import { bearerToken } from "@notepipe/http";
-import { parseTokenSecrets, readClientToken } from "@notepipe/token";
-import type { Context, Next } from "hono";
+import { parseTokenSecrets, verifyClientToken } from "@notepipe/token";
+import type { Context } from "hono";
 import { expandIPv6 } from "hono/utils/ipaddr";
 import { ApiError } from "./errors.ts";
 import type { IngestEnv } from "./index.ts";
 
 /** The `period` of both status limiters in wrangler.ingest.toml: a full window always suffices. */
-const RETRY_AFTER_SECONDS = "10";
+const RETRY_AFTER_SECONDS = "60";
+/** Names the address a status poll's token was issued for: the token's MAC is over that address. */
+export const TOKEN_ADDRESS_HEADER = "notepipe-to";
 
 /**
- * Only the local stack's own machine: on Cloudflare, `CF-Connecting-IP` is the client's public
- * address. The e2e runs and the pipeline bench poll thousands of notes from 127.0.0.1 (tens of polls
- * a second), which no limit for phones would let through; the browser tests enrol a dozen
- * addresses a minute from it (src/enrollment/enroll-request.ts).
- */
-export const LOOPBACK: ReadonlySet<string> = new Set(["127.0.0.1", "::1"]);
-
-/**
- * Hono middleware for the status routes: 429 `rate_limited` with `Retry-After` once the client has
- * used its allowance; 503 `rate_limiter_unavailable` if a limiter cannot be asked (closed, as on
- * POST /v1/notes: an unlimited client is what the limit exists to prevent).
+ * Spends `ids` of the poll's allowances (the distinct ids whose records it will read); throws 429
+ * `rate_limited` with `Retry-After` once either is used up, 503 `rate_limiter_unavailable` if a
+ * limiter cannot be asked (closed, as on POST /v1/notes: an unlimited client is what the limit
+ * exists to prevent). Call it after the request is read and before KV is.
  *
  * @example
- * app.get("/v1/notes/:id", limitStatusPolls, getNoteStatus);
+ * await limitStatusPoll(c, new Set(ids).size);
  */
-export async function limitStatusPolls(c: Context<IngestEnv>, next: Next): Promise<void> {
+export async function limitStatusPoll(c: Context<IngestEnv>, ids: number): Promise<void> {
   const address = c.req.header("cf-connecting-ip");
-  if (address !== undefined && LOOPBACK.has(address)) return next();
   // No address only outside Cloudflare's network (a test calling the Worker); such callers share one.
   const addressKey = `address:${address === undefined ? "unknown" : clientAddress(address)}`;
-  const token = currentToken(c);
-
-  const allowed = await Promise.all(
-    token === undefined
-      ? [ask(c.env.STATUS_LIMITER, "STATUS_LIMITER", addressKey)]
-      : [
-          ask(c.env.STATUS_LIMITER, "STATUS_LIMITER", `token:${token}`),
-          ask(c.env.STATUS_ADDRESS_LIMITER, "STATUS_ADDRESS_LIMITER", addressKey),
-        ],
-  );
-  if (!allowed.every(Boolean)) {
-    throw new ApiError("rate_limited", {
-      message: "Too many status polls from this client; retry after the Retry-After seconds.",
-      headers: { "retry-after": RETRY_AFTER_SECONDS },
-    });
-  }
-  return next();
+  await spend(c.env.STATUS_ADDRESS_LIMITER, "STATUS_ADDRESS_LIMITER", addressKey, ids);
+  const token = await verifiedToken(c);
+  await spend(c.env.STATUS_LIMITER, "STATUS_LIMITER", token === undefined ? addressKey : `token:${token}`, ids);
 }
 
 /** The address a client is counted by: an IPv4 address as it is, an IPv6 one by its first 64 bits. */
@@ -74,18 +58,28 @@ export function clientAddress(address: string): string {
   return expandIPv6(address.toLowerCase()).slice(0, "xxxx:xxxx:xxxx:xxxx".length);
 }
 
-/** The request's client token if it has the shape of one with a current kid; its MAC is not checked. */
-function currentToken(c: Context<IngestEnv>): string | undefined {
+/** The request's client token if it verifies for the address `Notepipe-To` names. */
+async function verifiedToken(c: Context<IngestEnv>): Promise<string | undefined> {
   const token = bearerToken(c.req.header("authorization"));
-  return token !== undefined && readClientToken(token, parseTokenSecrets(c.env.TOKEN_SECRETS)).ok ? token : undefined;
+  const to = c.req.header(TOKEN_ADDRESS_HEADER);
+  if (token === undefined || to === undefined) return undefined;
+  const verdict = await verifyClientToken(token, to.toLowerCase(), parseTokenSecrets(c.env.TOKEN_SECRETS));
+  return verdict.ok ? token : undefined;
 }
 
-async function ask(limiter: RateLimit, name: string, key: string): Promise<boolean> {
+async function spend(limiter: RateLimit, name: string, key: string, count: number): Promise<void> {
+  let outcomes: RateLimitOutcome[];
   try {
-    return (await limiter.limit({ key })).success;
+    outcomes = await Promise.all(Array.from({ length: count }, () => limiter.limit({ key })));
   } catch (cause) {
     // The error's name only: its message could quote the key, which may be the client's token.
     console.error(`ingest: ${name}.limit failed: ${cause instanceof Error ? cause.name : typeof cause}`);
-    throw new ApiError("rate_limiter_unavailable", { headers: { "retry-after": RETRY_AFTER_SECONDS }, cause });
+    throw new ApiError("rate_limiter_unavailable", { headers: { "retry-after": "10" }, cause });
+  }
+  if (!outcomes.every((outcome) => outcome.success)) {
+    throw new ApiError("rate_limited", {
+      message: "Too many status polls from this client; retry after the Retry-After seconds.",
+      headers: { "retry-after": RETRY_AFTER_SECONDS },
+    });
   }
 }

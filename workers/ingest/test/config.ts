@@ -15,9 +15,12 @@ export const TEST_ENROLL_IP_LIMIT = 12;
 /** TOKEN_LIMITER's limit per token per 60 s: small enough that a test uses a token up in a few requests. */
 export const TEST_TOKEN_LIMIT = 5;
 
-/** STATUS_LIMITER's limit per client per 10 s, and STATUS_ADDRESS_LIMITER's per address: small, for the same reason. */
-export const TEST_STATUS_LIMIT = 5;
-export const TEST_STATUS_ADDRESS_LIMIT = 8;
+/**
+ * STATUS_LIMITER's limit in ids per client per 60 s, and STATUS_ADDRESS_LIMITER's per address: one
+ * 100-id poll and a 50-id one use a client's up, and the address's outlasts two clients'.
+ */
+export const TEST_STATUS_LIMIT = 150;
+export const TEST_STATUS_ADDRESS_LIMIT = 400;
 
 /** The deliver Worker's stand-in (runs in Node): answers 299 with the request as ingest forwarded it. */
 export async function echoForwarded(request: Request): Promise<Response> {

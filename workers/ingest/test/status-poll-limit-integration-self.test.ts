@@ -1,7 +1,9 @@
 /**
- * The status routes' rate limit (src/status-poll-limit.ts): every poll counts once against its
- * client, its token else its address, made-up tokens share their address's ceiling, and a refused
- * poll gets a 429 whose Retry-After the SDK waits out. The limits are test-sized (test/config.ts).
+ * The status routes' rate limit (src/status-poll-limit.ts): a poll spends one of its client's
+ * allowance per distinct id it reads (a 100-id poll 100, a GET 1), its client being its verified
+ * token else its address, and every poll also spends its address's ceiling; tokens that do not
+ * verify buy nothing, 127.0.0.1 counts like anyone, and a refused poll gets a 429 whose Retry-After
+ * the SDK waits out. The limits are test-sized (test/config.ts).
  */
 
 import { reset } from "cloudflare:test";
@@ -19,7 +21,7 @@ function getStatus(headers: Record<string, string>, id = ID) {
   return exports.default.fetch(`${BASE}/v1/notes/${id}`, { headers });
 }
 
-function postStatus(headers: Record<string, string>, ids: string[] = [ID]) {
+function postStatus(headers: Record<string, string>, ids: string[]) {
   return exports.default.fetch(`${BASE}/v1/notes/status`, {
     method: "POST",
     headers: { "content-type": "application/json", ...headers },
@@ -27,28 +29,36 @@ function postStatus(headers: Record<string, string>, ids: string[] = [ID]) {
   });
 }
 
-/** `n` polls in a row; the statuses they got. */
-async function poll(n: number, send: () => Promise<Response>): Promise<number[]> {
+function newIds(n: number): string[] {
+  return Array.from({ length: n }, () => crypto.randomUUID());
+}
+
+/** Polls of these sizes in a row, from `headers`; the statuses they got. */
+async function polls(headers: Record<string, string>, sizes: number[]): Promise<number[]> {
   const statuses: number[] = [];
-  for (let i = 0; i < n; i++) statuses.push((await send()).status);
+  for (const size of sizes) statuses.push((await postStatus(headers, newIds(size))).status);
   return statuses;
 }
 
-/** A token in the shape of one, with a current kid and a MAC nobody signed. */
-function madeUpToken(n: number): string {
-  return `np1.k2026a.${n.toString(36).padStart(42, "A")}A`;
+/** A client's whole allowance (test/config.ts: 150 ids): a 100-id poll and a 50-id one. */
+const ALLOWANCE = [100, TEST_STATUS_LIMIT - 100];
+
+async function withToken(ip: string, to: string): Promise<Record<string, string>> {
+  return { "cf-connecting-ip": ip, authorization: `Bearer ${await tokenFor(to)}`, "notepipe-to": to };
 }
 
-describe("status polls beyond a client's limit", () => {
-  it("get 429 rate_limited with Retry-After: 10, and KV is not read for them", async () => {
+describe("status polls", () => {
+  it("spend one of the client's allowance per id: a 100-id poll 100, a GET 1", async () => {
     const from = { "cf-connecting-ip": "198.51.100.7" };
-    expect(await poll(TEST_STATUS_LIMIT, () => getStatus(from))).toEqual(Array(TEST_STATUS_LIMIT).fill(404));
+
+    expect(await polls(from, [100, TEST_STATUS_LIMIT - 101])).toEqual([200, 200]);
+    expect((await getStatus(from)).status).toBe(404);
     const read = vi.spyOn(env.STATUS, "get");
 
     const refused = await getStatus(from);
 
     expect(refused.status).toBe(429);
-    expect(refused.headers.get("retry-after")).toBe("10");
+    expect(refused.headers.get("retry-after")).toBe("60");
     expect(refused.headers.get("access-control-expose-headers")).toBe("retry-after");
     expect(await refused.json()).toEqual({
       error: "rate_limited",
@@ -57,89 +67,119 @@ describe("status polls beyond a client's limit", () => {
     expect(read).not.toHaveBeenCalled();
   });
 
-  it("count a 100-id POST once, like a GET, on one allowance for both routes", async () => {
+  it("count an id asked twice in one poll once: it is read once", async () => {
     const from = { "cf-connecting-ip": "198.51.100.8" };
-    const hundred = Array.from({ length: 100 }, () => crypto.randomUUID());
-
-    const statuses = await poll(TEST_STATUS_LIMIT, () => postStatus(from, hundred));
+    const statuses: number[] = [];
+    for (let i = 0; i < TEST_STATUS_LIMIT; i++) statuses.push((await postStatus(from, [ID, ID, ID])).status);
 
     expect(statuses).toEqual(Array(TEST_STATUS_LIMIT).fill(200));
-    expect((await getStatus(from)).status).toBe(429);
-    expect((await postStatus(from, hundred)).status).toBe(429);
+    expect((await postStatus(from, [ID])).status).toBe(429);
+  });
+
+  it("refuse a poll larger than what is left, and read nothing for it", async () => {
+    const from = { "cf-connecting-ip": "198.51.100.9" };
+    expect(await polls(from, [100])).toEqual([200]);
+    const read = vi.spyOn(env.STATUS, "get");
+
+    expect(await polls(from, [100])).toEqual([429]);
+    expect(read).not.toHaveBeenCalled();
   });
 
   it("leave other addresses alone", async () => {
-    await poll(TEST_STATUS_LIMIT, () => getStatus({ "cf-connecting-ip": "198.51.100.9" }));
-    expect((await getStatus({ "cf-connecting-ip": "198.51.100.9" })).status).toBe(429);
-    expect((await getStatus({ "cf-connecting-ip": "198.51.100.10" })).status).toBe(404);
+    await polls({ "cf-connecting-ip": "198.51.100.10" }, ALLOWANCE);
+    expect((await getStatus({ "cf-connecting-ip": "198.51.100.10" })).status).toBe(429);
+    expect((await getStatus({ "cf-connecting-ip": "198.51.100.11" })).status).toBe(404);
   });
 
   it("count an IPv6 client by its /64, however it spells its addresses", async () => {
     const inBlock = ["2001:db8:1:2::a", "2001:DB8:1:2:0:0:0:b", "2001:db8:1:2:ffff::1", "2001:db8:0001:0002::c"];
-    for (let i = 0; i < TEST_STATUS_LIMIT; i++) {
-      expect((await getStatus({ "cf-connecting-ip": inBlock[i % inBlock.length] as string })).status).toBe(404);
+    const half = (TEST_STATUS_LIMIT - 100) / 2;
+    for (const [address, size] of [
+      [inBlock[0], 100],
+      [inBlock[1], half],
+      [inBlock[2], half],
+    ] as const) {
+      expect(await polls({ "cf-connecting-ip": address as string }, [size])).toEqual([200]);
     }
-    expect((await getStatus({ "cf-connecting-ip": "2001:db8:1:2::d" })).status).toBe(429);
+    expect((await getStatus({ "cf-connecting-ip": inBlock[3] as string })).status).toBe(429);
     expect((await getStatus({ "cf-connecting-ip": "2001:db8:1:3::a" })).status).toBe(404);
+  });
+
+  it("from the machine itself (127.0.0.1, ::1) are limited like anyone's", async () => {
+    for (const address of ["127.0.0.1", "::1"]) {
+      expect(await polls({ "cf-connecting-ip": address }, ALLOWANCE)).toEqual([200, 200]);
+      expect((await getStatus({ "cf-connecting-ip": address })).status).toBe(429);
+    }
   });
 });
 
-describe("a client token in the request", () => {
-  it("gives its client its own allowance behind a shared address (carrier NAT)", async () => {
+describe("a client token in the poll", () => {
+  it("that verifies gives its client its own allowance behind a shared address (carrier NAT)", async () => {
     const nat = "203.0.113.5";
-    const ada = { "cf-connecting-ip": nat, authorization: `Bearer ${await tokenFor("ada@example.com")}` };
-    const bob = { "cf-connecting-ip": nat, authorization: `Bearer ${await tokenFor("bob@example.com")}` };
+    const ada = await withToken(nat, "ada@example.com");
+    const bob = await withToken(nat, "bob@example.com");
 
-    await poll(TEST_STATUS_LIMIT, () => getStatus(ada));
+    expect(await polls(ada, ALLOWANCE)).toEqual([200, 200]);
 
     expect((await getStatus(ada)).status).toBe(429);
     expect((await getStatus(bob)).status).toBe(404);
     expect((await getStatus({ "cf-connecting-ip": nat })).status).toBe(404);
   });
 
-  it("buys no more than the address's ceiling when tokens are made up", async () => {
-    const from = "203.0.113.6";
-    const statuses: number[] = [];
-    for (let n = 0; n <= TEST_STATUS_ADDRESS_LIMIT; n++) {
-      const headers = { "cf-connecting-ip": from, authorization: `Bearer ${madeUpToken(n)}` };
-      statuses.push((await getStatus(headers)).status);
-    }
-    expect(statuses).toEqual([...Array(TEST_STATUS_ADDRESS_LIMIT).fill(404), 429]);
+  it("is checked against the address Notepipe-To names, in any case", async () => {
+    const nat = "203.0.113.6";
+    const ada = { ...(await withToken(nat, "ada@example.com")), "notepipe-to": "Ada@Example.com" };
+    await polls({ "cf-connecting-ip": nat }, ALLOWANCE);
+
+    expect((await getStatus(ada)).status).toBe(404);
   });
 
-  it("that is malformed or of a retired kid counts the poll against the address", async () => {
+  it("buys nothing when it does not verify: made up, another address's, or without Notepipe-To", async () => {
     const from = "203.0.113.7";
-    const retired = { "cf-connecting-ip": from, authorization: `Bearer np1.k1999.${"A".repeat(43)}` };
-    await poll(TEST_STATUS_LIMIT, () => getStatus(retired));
-    expect((await getStatus({ "cf-connecting-ip": from })).status).toBe(429);
-  });
-});
+    const ada = await tokenFor("ada@example.com");
+    const variants: Record<string, string>[] = [
+      { authorization: `Bearer np1.k2026a.${"A".repeat(43)}`, "notepipe-to": "ada@example.com" },
+      { authorization: `Bearer ${ada}`, "notepipe-to": "grace@example.com" },
+      { authorization: `Bearer ${ada}` },
+    ];
+    // The address's own allowance, spent by the three in turn: none of them is a client of its own.
+    expect(await polls({ "cf-connecting-ip": from, ...variants[0] }, [100])).toEqual([200]);
+    expect(await polls({ "cf-connecting-ip": from, ...variants[1] }, [TEST_STATUS_LIMIT - 100])).toEqual([200]);
 
-it("does not limit the machine itself (127.0.0.1, ::1): only a local stack sees those", async () => {
-  for (const address of ["127.0.0.1", "::1"]) {
-    const statuses = await poll(TEST_STATUS_LIMIT * 2, () => getStatus({ "cf-connecting-ip": address }));
-    expect(statuses).toEqual(Array(TEST_STATUS_LIMIT * 2).fill(404));
-  }
+    expect((await getStatus({ "cf-connecting-ip": from, ...variants[2] })).status).toBe(429);
+  });
+
+  it("never takes an address past its ceiling, however many tokens poll from it", async () => {
+    const from = "203.0.113.8";
+    const clients = await Promise.all(["a", "b", "c"].map((name) => withToken(from, `${name}@example.com`)));
+    // Two clients' whole allowances, then the rest of the ceiling from a third.
+    expect(await polls(clients[0] as Record<string, string>, ALLOWANCE)).toEqual([200, 200]);
+    expect(await polls(clients[1] as Record<string, string>, ALLOWANCE)).toEqual([200, 200]);
+    const rest = TEST_STATUS_ADDRESS_LIMIT - 2 * TEST_STATUS_LIMIT;
+    expect(await polls(clients[2] as Record<string, string>, [rest])).toEqual([200]);
+
+    expect((await getStatus(clients[2] as Record<string, string>)).status).toBe(429);
+  });
 });
 
 it("answers 503 rate_limiter_unavailable with Retry-After, reading no KV, when the limiter fails", async () => {
-  vi.spyOn(env.STATUS_LIMITER, "limit").mockRejectedValue(new TypeError("limit failed for key token:np1.k2026a.…"));
+  vi.spyOn(env.STATUS_ADDRESS_LIMITER, "limit").mockRejectedValue(new TypeError("limit failed for key address:…"));
   const read = vi.spyOn(env.STATUS, "get");
   const log = vi.spyOn(console, "error").mockImplementation(() => {});
 
-  const response = await getStatus({ "cf-connecting-ip": "198.51.100.11" });
+  const response = await getStatus({ "cf-connecting-ip": "198.51.100.12" });
 
   expect(response.status).toBe(503);
   expect(response.headers.get("retry-after")).toBe("10");
   expect(await response.json()).toEqual({ error: "rate_limiter_unavailable", message: expect.any(String) });
   expect(read).not.toHaveBeenCalled();
   // Never the message: it could quote the key, which may be the client's token.
-  expect(log).toHaveBeenCalledWith("ingest: STATUS_LIMITER.limit failed: TypeError");
+  expect(log).toHaveBeenCalledWith("ingest: STATUS_ADDRESS_LIMITER.limit failed: TypeError");
 });
 
 it("the SDK's resumeOnOpen, refused once, waits the Retry-After and then gets its answer", async () => {
-  const from = { "cf-connecting-ip": "198.51.100.12" };
-  await poll(TEST_STATUS_LIMIT, () => getStatus(from));
+  const from = { "cf-connecting-ip": "198.51.100.13" };
+  await polls(from, ALLOWANCE);
   const store = new MemoryPendingStore();
   await store.put([{ id: ID, state: "pending", acceptedAt: Date.now() - 1000 }]);
   const waits: number[] = [];
@@ -149,13 +189,13 @@ it("the SDK's resumeOnOpen, refused once, waits the Retry-After and then gets it
     store,
     // The phone's requests, from the address that has used its allowance.
     fetch: (url, init) => exports.default.fetch(url, { ...init, headers: { ...init?.headers, ...from } }),
-    // Instead of waiting 10 s: a new window, as the limiter would give once they have passed.
+    // Instead of waiting 60 s: a new window, as the limiter would give once they have passed.
     sleep: async (ms) => {
       waits.push(ms);
       await reset();
     },
   });
 
-  expect(waits).toEqual([10_000]);
+  expect(waits).toEqual([60_000]);
   expect(result).toEqual({ changes: [], pending: [{ id: ID, state: "pending", acceptedAt: expect.any(Number) }] });
 });

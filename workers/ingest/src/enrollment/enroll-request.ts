@@ -7,7 +7,7 @@ import { isValidRecipient, recipientProblem } from "@notepipe/frame";
 import { hasMediaType, readBodyUpTo } from "@notepipe/http";
 import type * as z from "zod/mini";
 import { ApiError } from "../errors.ts";
-import { clientAddress, LOOPBACK } from "../status-poll-limit.ts";
+import { clientAddress } from "../status-poll-limit.ts";
 
 /** An address is at most 254 characters; 1 KiB leaves room for the code, whitespace and escapes. */
 export const MAX_ENROLL_BODY_BYTES = 1024;
@@ -54,12 +54,11 @@ export async function readEnrollRequest<T extends { to: string }>(
 
 /**
  * Counts the request against its client address; throws 429 `rate_limited` (Retry-After: 60) past
- * ENROLL_IP_LIMITER's limit, 503 if the limiter cannot be asked (closed, as everywhere). The local
- * stack's own machine is not counted, as on the status routes; the per-address limits still are.
+ * ENROLL_IP_LIMITER's limit, 503 if the limiter cannot be asked (closed, as everywhere). 127.0.0.1
+ * counts like any address: a local stack gets a higher limit from its own configuration.
  */
 export async function limitEnrollClient(request: Request, env: Env): Promise<void> {
   const address = request.headers.get("cf-connecting-ip");
-  if (address !== null && LOOPBACK.has(address)) return;
   // No address only outside Cloudflare's network (a test calling the Worker); such callers share one.
   const key = address === null ? "unknown" : clientAddress(address);
   let success: boolean;

@@ -140,8 +140,10 @@ export class EnrollmentGuard extends DurableObject<Env> {
  * await issueCode(env, "ada@example.com", kid, mac); // then queue the email
  */
 export async function issueCode(env: Env, address: string, kid: string, mac: Uint8Array): Promise<void> {
-  const guard = env.ENROLLMENT_GUARD.getByName(address);
-  const result = await askGuard<IssueResult>("issue", async () => await guard.issue(kid, mac, Date.now()));
+  const result = await askGuard<IssueResult>(
+    "issue",
+    async () => await env.ENROLLMENT_GUARD.getByName(address).issue(kid, mac, Date.now()),
+  );
   if (!result.ok) {
     throw new ApiError("rate_limited", {
       message: "Too many codes for this address; retry after the Retry-After seconds.",

@@ -1,6 +1,7 @@
 /**
  * POST /v1/notes/status `{"ids": [...]}`: the "poll on next open" call, one entry per id in
- * request order, `"state": "unknown"` where there is no record. No token, like GET /v1/notes/:id.
+ * request order, `"state": "unknown"` where there is no record. No token needed, like GET
+ * /v1/notes/:id; the poll spends one of its client's allowance per distinct id (src/status-poll-limit.ts).
  */
 
 import { isNoteUuid } from "@notepipe/frame";
@@ -18,6 +19,7 @@ import * as z from "zod/mini";
 import { ApiError } from "../errors.ts";
 import type { IngestEnv } from "../index.ts";
 import { NO_STORE, toNoteStatus } from "../note-status.ts";
+import { limitStatusPoll } from "../status-poll-limit.ts";
 
 /**
  * 100 ids of 38 JSON bytes each, plus slack for whitespace; refused before JSON.parse runs, and
@@ -50,7 +52,9 @@ export async function postNotesStatus(c: Context<IngestEnv>): Promise<Response> 
   if (!query.success) throw queryError(query.error);
   const { ids }: NoteStatusQuery = query.data;
 
-  const records = await c.env.STATUS.get<StatusRecord>([...new Set(ids.map(statusKey))], "json");
+  const keys = [...new Set(ids.map(statusKey))];
+  await limitStatusPoll(c, keys.length);
+  const records = await c.env.STATUS.get<StatusRecord>(keys, "json");
   const notes = ids.map((id): NoteStatus => {
     const record = records.get(statusKey(id));
     return record ? toNoteStatus(record) : { id, state: "unknown" };
