@@ -26,7 +26,7 @@ const self = exports.default as unknown as {
 
 afterEach(() => vi.useRealTimers());
 
-function codeMessage(to = "ada@example.com", code = "048213", expiresAt = Date.now() + 10 * 60 * 1000) {
+function codeMessage(to = "ada@example.com", code = "7KQ2M9XD", expiresAt = Date.now() + 10 * 60 * 1000) {
   const body: CodeMessage = { kind: "code", to, code, expiresAt };
   return rawMessage(body);
 }
@@ -46,7 +46,7 @@ it("sends one email with the configured subject and text, keyed by the queue mes
       from: env.MAIL_FROM,
       to: ["ada@example.com"],
       subject: env.CODE_SUBJECT,
-      text: env.CODE_TEXT.replace("{code}", "048213"),
+      text: env.CODE_TEXT.replace("{code}", "7KQ2M9XD"),
       tags: [{ name: "kind", value: "enrollment_code" }],
     },
   ]);
@@ -67,7 +67,7 @@ it("with Postmark, sends the same email in Postmark's batch shape", async () => 
       From: env.MAIL_FROM,
       To: "ada@example.com",
       Subject: env.CODE_SUBJECT,
-      TextBody: env.CODE_TEXT.replace("{code}", "048213"),
+      TextBody: env.CODE_TEXT.replace("{code}", "7KQ2M9XD"),
       Tag: "enrollment_code",
     },
   ]);
@@ -131,8 +131,8 @@ it("acks a rejected email with one log line that names neither the address nor t
 it("drops, unsent, a code message past its code's expiry and one that is malformed", async () => {
   vi.spyOn(console, "error").mockImplementation(() => undefined);
   const seen = mockProvider();
-  const stale = codeMessage("ada@example.com", "048213", Date.now() - 1);
-  const malformed = rawMessage({ kind: "code", to: 'ada@example.com"],"bcc":["eve@example.com', code: "048213" });
+  const stale = codeMessage("ada@example.com", "7KQ2M9XD", Date.now() - 1);
+  const malformed = rawMessage({ kind: "code", to: 'ada@example.com"],"bcc":["eve@example.com', code: "7KQ2M9XD" });
 
   const result = await self.queue("notes", [stale, malformed]);
 

@@ -81,7 +81,8 @@ function isWellFormed(body: unknown): body is CodeMessage {
     // The address goes into the JSON by template: the recipient rule is what makes that safe.
     isValidRecipient(body.to) &&
     typeof body.code === "string" &&
-    /^[0-9]{6}$/.test(body.code) &&
+    // What ingest makes: 8 characters of Crockford's base32 (CODE_PATTERN, packages/token).
+    /^[0-9A-HJKMNP-TV-Z]{8}$/.test(body.code) &&
     typeof body.expiresAt === "number"
   );
 }
