@@ -53,7 +53,10 @@ interface DeployRun {
   requests: RecordedRequest[];
 }
 
-function runDeploy(args: string[] = ["--provider", "resend", "--mail-from", MAIL_FROM]): Promise<DeployRun> {
+function runDeploy(
+  args: string[] = ["--provider", "resend", "--mail-from", MAIL_FROM],
+  secrets: Record<string, string> = { MAIL_API_KEY },
+): Promise<DeployRun> {
   const first = api.requests.length;
   return new Promise((resolve, reject) => {
     const child = spawn(
@@ -71,7 +74,7 @@ function runDeploy(args: string[] = ["--provider", "resend", "--mail-from", MAIL
           CLOUDFLARE_API_BASE_URL: api.baseUrl,
           CLOUDFLARE_API_TOKEN: API_TOKEN,
           CLOUDFLARE_ACCOUNT_ID: ACCOUNT_ID,
-          MAIL_API_KEY,
+          ...secrets,
         },
       },
     );
@@ -133,6 +136,15 @@ function filesUnder(dir: string): string[] {
 }
 
 describe("pnpm run deploy", () => {
+  it("without the provider's API key, off a terminal, stops before it creates anything", async () => {
+    const run = await runDeploy(undefined, {});
+    expect(run.code).toBe(1);
+    expect(run.output).toContain(
+      "deploy: MAIL_API_KEY is needed: set it in the environment, or run on a terminal to be asked.\n",
+    );
+    expect(run.requests.filter((request) => request.method !== "GET")).toEqual([]);
+  });
+
   it("on an empty account creates every resource the wrangler files name, and deploys deliver, then ingest", async () => {
     const run = await runDeploy();
     expect(run.code, run.output).toBe(0);
@@ -231,6 +243,15 @@ describe("pnpm run deploy", () => {
     );
     expect(run.output).toContain(`ops token    ${(JSON.parse(rotated) as string[])[0]}\n`);
     outputs.push(run.output.replace(/ops token {4}\S+\n/, ""));
+  });
+
+  it("refuses to switch provider without the new provider's key, before any request", async () => {
+    const run = await runDeploy(["--provider", "postmark"]);
+    expect(run.code).toBe(1);
+    expect(run.output).toBe(
+      "deploy: the provider was resend at the last deploy; switching to postmark needs its key: add --rotate MAIL_API_KEY.\n",
+    );
+    expect(run.requests).toEqual([]);
   });
 
   it("shows a secret to the API only in the upload that sets it, and never in the output or a file", () => {

@@ -106,26 +106,35 @@ async function deploy(): Promise<void> {
     queueStates(Object.values(configs)),
     Promise.all(workers.map(({ name }) => secretNames(name))),
   ]);
+  // Every answer before the first change: a missing key stops the run with nothing created.
+  const secretsToSet: Record<string, string>[] = [];
+  for (const [index, { config }] of workers.entries()) {
+    const existing = existingSecrets[index] ?? new Set<string>();
+    const secrets: Record<string, string> = {};
+    for (const secret of config.secrets?.required ?? []) {
+      if (!existing.has(secret) || rotate.has(secret)) secrets[secret] = await secretValue(secret, settings.provider);
+    }
+    secretsToSet.push(secrets);
+  }
+
   const kvIds = await ensureKvNamespaces(Object.values(configs), namespaces);
   await ensureQueues(queues);
 
-  let opsToken: string | null = null;
   let ingestUrl: string | null = null;
   for (const [index, { key, config, name }] of workers.entries()) {
-    const existing = existingSecrets[index] ?? new Set<string>();
-    const wanted = (config.secrets?.required ?? []).filter((secret) => !existing.has(secret) || rotate.has(secret));
-    const secrets: Record<string, string> = {};
-    for (const secret of wanted) secrets[secret] = await secretValue(secret, settings.provider);
-    if (secrets.OPS_TOKENS !== undefined) opsToken = (JSON.parse(secrets.OPS_TOKENS) as string[])[0] ?? null;
+    const secrets = secretsToSet[index] ?? {};
+    const setting = Object.keys(secrets);
     const kept = (config.secrets?.required ?? []).filter((secret) => !(secret in secrets));
     console.log(
-      `deploy: ${name}: ${wanted.length === 0 ? "no secret to set" : `setting ${wanted.join(", ")}`}` +
+      `deploy: ${name}: ${setting.length === 0 ? "no secret to set" : `setting ${setting.join(", ")}`}` +
         (kept.length === 0 ? "" : `; keeping ${kept.join(", ")}`),
     );
     const generated = writeGeneratedConfig(key, config, kvIds, settings);
     const targets = await wranglerDeploy(generated, secrets);
     if (key === "ingest") ingestUrl = targets.find((target) => target.startsWith("https://")) ?? null;
   }
+  const newOpsTokens = secretsToSet.find((secrets) => secrets.OPS_TOKENS !== undefined)?.OPS_TOKENS;
+  const opsToken = newOpsTokens === undefined ? null : ((JSON.parse(newOpsTokens) as string[])[0] ?? null);
 
   mkdirSync(GENERATED_DIR, { recursive: true });
   writeFileSync(
