@@ -280,7 +280,7 @@ function randomSecret(): string {
   return randomBytes(32).toString("base64");
 }
 
-/** `k` or `e` and today's date: a kid names when it was made, so a rotation adds a later one. */
+/** `k` or `e` and today's date: a kid says when it was made, so a kid added by hand later stands apart. */
 function kid(prefix: string): string {
   return `${prefix}${new Date().toISOString().slice(0, 10).replaceAll("-", "")}`;
 }
