@@ -1,31 +1,28 @@
 /**
  * The demo page's script, bundled with @notepipe/client by server.ts. Everything notepipe-specific
- * is an SDK call: requestCode / confirmCode, generateKey / importKeyJwk, createOutbox (enqueue,
- * start), decrypt. The rest is DOM. The endpoint is "" (this page's origin): the demo server passes
+ * is an SDK call: requestCode / confirmCode, IndexedDbKeyStore / keepNewKey / findKey, createOutbox
+ * (enqueue, start), decrypt. The rest is DOM, and page-store.ts for the tokens and the note list. The endpoint is "" (this page's origin): the demo server passes
  * /v1/* on to ingest and /inbox to the local mail provider.
  */
 
 import {
   confirmCode,
   createOutbox,
+  currentKey,
   type DrainResult,
   decrypt,
-  exportKeyJwk,
-  exportKeyRaw,
-  generateKey,
+  findKey,
+  IndexedDbKeyStore,
   IndexedDbOutboxStore,
-  importKeyJwk,
+  type KeptKey,
+  keepNewKey,
   NotepipeError,
   type OutboxNote,
   type OutboxState,
   requestCode,
 } from "@notepipe/client";
+import { keepToken, readTokens, readWrittenNotes, rememberNote, type WrittenNote } from "./page-store.ts";
 
-const KEY_ITEM = "notepipe-demo:key";
-/** Each enrolled address's client token, as an app would keep it: the token is the app's to hold. */
-const TOKENS_ITEM = "notepipe-demo:tokens";
-/** What the page knows of a note that the outbox does not keep: its recipient, and how it was written. */
-const NOTES_ITEM = "notepipe-demo:notes";
 const POLL_INTERVAL_MS = 1000;
 /** From `sent` on, the local provider holds the email. */
 const HAS_EMAIL: ReadonlySet<OutboxState> = new Set(["sent", "delivered", "bounced", "complained"]);
@@ -34,8 +31,8 @@ const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // --- enrollment: a code emailed to the address, read from the local inbox, traded for its token ---
 
-function storedTokens(): Record<string, string> {
-  return JSON.parse(localStorage.getItem(TOKENS_ITEM) ?? "{}") as Record<string, string>;
+async function showEnrolled(): Promise<void> {
+  element("enrolled").textContent = Object.keys(await readTokens()).join(", ") || "none yet";
 }
 
 interface InboxEmail {
@@ -82,25 +79,28 @@ async function enrolSteps(to: string): Promise<string> {
     email = (await codeEmails(to))[before];
     if (email === undefined) await delay(500);
   }
-  const code = /\b([0-9]{6})\b/.exec(email?.text ?? "")?.[1];
+  // Ingest's codes: 8 characters of Crockford's base32 (packages/token/src/enroll-code.ts).
+  const code = /\b([0-9A-HJKMNP-TV-Z]{8})\b/.exec(email?.text ?? "")?.[1];
   if (code === undefined) throw new Error(`No code email reached ${to} in the local inbox.`);
   logStep(`The email in the local inbox: “${email?.subject}”: ${email?.text}`, "code-email");
   const token = await confirmCode({ endpoint: "" }, to, code);
-  localStorage.setItem(TOKENS_ITEM, JSON.stringify({ ...storedTokens(), [to]: token }));
+  await keepToken(to, token);
   logStep(`${to}: POST /v1/tokens with ${code} → its client token, kept in this browser.`, "enrolled");
-  element("enrolled").textContent = Object.keys(storedTokens()).join(", ");
+  await showEnrolled();
   return token;
 }
 
 /**
  * The outbox asks for a token when a note is sent, not when it is written, so that a note can be
- * written with no network. An address not enrolled yet is enrolled then, as above.
+ * written with no network. An address not enrolled yet is enrolled then, as above; so is one whose
+ * token ingest refused (`refused`: its key was retired, say).
  */
-async function getToken(to: string): Promise<string> {
-  return storedTokens()[to.toLowerCase()] ?? enrol(to);
+async function getToken(to: string, { refused }: { refused?: string | undefined }): Promise<string> {
+  const token = (await readTokens())[to.toLowerCase()];
+  return token !== undefined && token !== refused ? token : enrol(to);
 }
 
-element("enrolled").textContent = Object.keys(storedTokens()).join(", ") || "none yet";
+await showEnrolled();
 const enrolForm = element<HTMLFormElement>("enrol");
 enrolForm.addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -111,9 +111,13 @@ enrolForm.addEventListener("submit", async (event) => {
   }
 });
 
+/** The key lives in IndexedDB as a non-extractable CryptoKey, written with strict durability. */
+const keys = new IndexedDbKeyStore("notepipe-demo-keys");
+
 const outbox = createOutbox({
   endpoint: "",
   store: new IndexedDbOutboxStore("notepipe-demo"),
+  keys,
   getToken,
   pollIntervalMs: POLL_INTERVAL_MS,
 });
@@ -137,44 +141,26 @@ navigator.serviceWorker?.register("/sw.js").catch(() => undefined);
 
 // --- the key ----------------------------------------------------------------------------------
 
-async function loadKey(): Promise<CryptoKey> {
-  const stored = localStorage.getItem(KEY_ITEM);
-  if (stored !== null) return importKeyJwk(JSON.parse(stored) as JsonWebKey);
-  return newKey();
-}
-
-async function newKey(): Promise<CryptoKey> {
-  const created = await generateKey();
-  localStorage.setItem(KEY_ITEM, JSON.stringify(await exportKeyJwk(created)));
-  return created;
-}
-
-async function showFingerprint(of: CryptoKey): Promise<void> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", await exportKeyRaw(of)));
-  const hex = Array.from(digest.subarray(0, 8), (byte) => byte.toString(16).padStart(2, "0")).join("");
+/** The key's id, drawn with it (a non-extractable key cannot be hashed): what each note records. */
+function showKey(kept: KeptKey): void {
+  const hex = kept.id.replaceAll("-", "").slice(0, 16);
   element("key-fingerprint").textContent = hex.replace(/(.{4})(?!$)/g, "$1 ");
 }
 
-let key = await loadKey();
-await showFingerprint(key);
+// Kept and read back before the first note can be written under it.
+showKey((await currentKey(keys)) ?? (await keepNewKey(keys)));
 element<HTMLButtonElement>("new-key").addEventListener("click", async () => {
-  key = await newKey();
-  await showFingerprint(key);
+  showKey(await keepNewKey(keys));
 });
 
 // --- the notes --------------------------------------------------------------------------------
 
-interface WrittenNote {
-  to: string;
-  offline: boolean;
-}
+/** What the page knows of each note that the outbox does not keep: its recipient, how it was written. */
+const written = new Map(Object.entries(await readWrittenNotes()));
 
-function writtenNotes(): Record<string, WrittenNote> {
-  return JSON.parse(localStorage.getItem(NOTES_ITEM) ?? "{}") as Record<string, WrittenNote>;
-}
-
-function remember(id: string, note: WrittenNote): void {
-  localStorage.setItem(NOTES_ITEM, JSON.stringify({ ...writtenNotes(), [id]: note }));
+async function remember(id: string, note: WrittenNote): Promise<void> {
+  written.set(id, note);
+  await rememberNote(id, note);
 }
 
 interface Row {
@@ -183,6 +169,8 @@ interface Row {
   mail: HTMLDivElement;
   seen: OutboxState[];
   email: "none" | "loading" | "shown";
+  /** The id of the key the note is encrypted under, from the outbox. */
+  keyId?: string;
 }
 
 const rows = new Map<string, Row>();
@@ -191,15 +179,12 @@ const list = element<HTMLOListElement>("notes");
 function rowFor(id: string): Row {
   let row = rows.get(id);
   if (row !== undefined) return row;
-  const written = writtenNotes()[id];
+  const note = written.get(id);
   const item = make("li", "note");
   item.dataset.noteId = id;
   const head = make("div", "note-head");
-  head.append(
-    make("code", "note-id", id),
-    make("span", "note-to", written ? `to ${written.to}` : "(another browser's)"),
-  );
-  if (written?.offline) head.append(make("span", "note-offline", "written offline"));
+  head.append(make("code", "note-id", id), make("span", "note-to", note ? `to ${note.to}` : "(another browser's)"));
+  if (note?.offline) head.append(make("span", "note-offline", "written offline"));
   const states = make("ol", "states");
   const mail = make("div", "mail");
   mail.hidden = true;
@@ -210,7 +195,8 @@ function rowFor(id: string): Row {
   return row;
 }
 
-function showState(row: Row, note: Pick<OutboxNote, "state" | "code" | "error">): void {
+function showState(row: Row, note: Pick<OutboxNote, "state" | "code" | "error" | "keyId">): void {
+  row.keyId ??= note.keyId;
   if (row.seen.at(-1) === note.state) return;
   row.seen.push(note.state);
   row.item.dataset.state = note.state;
@@ -233,7 +219,9 @@ async function showEmail(row: Row): Promise<void> {
     if (email?.text) {
       const plaintext = make("output", "plaintext");
       try {
-        plaintext.textContent = await decrypt(email.text, key);
+        const kept = row.keyId === undefined ? undefined : await findKey(keys, row.keyId);
+        if (kept === undefined) throw new Error("This browser holds no key for this note.");
+        plaintext.textContent = await decrypt(email.text, kept.key);
       } catch (error) {
         plaintext.classList.add("error");
         plaintext.textContent = error instanceof NotepipeError ? `${error.code}: ${error.message}` : String(error);
@@ -285,8 +273,8 @@ form.addEventListener("submit", async (event) => {
   const text = element<HTMLTextAreaElement>("text").value;
   sendStatus.className = "";
   try {
-    const id = await outbox.enqueue({ to, text, key });
-    remember(id, { to, offline: !navigator.onLine });
+    const id = await outbox.enqueue({ to, text });
+    await remember(id, { to, offline: !navigator.onLine });
     sendStatus.textContent = `Note ${id} is in the outbox: it leaves as soon as the network allows.`;
     showState(rowFor(id), { state: "queued" });
   } catch (error) {
@@ -306,5 +294,12 @@ try {
 } catch (error) {
   showStorageError(error);
 }
-outbox.start({ onDrain: showOutbox, onError: showStorageError });
+outbox.start({
+  onDrain: showOutbox,
+  onError: showStorageError,
+  onPersistRefused: () => {
+    element("storage-status").textContent =
+      "This browser did not grant persistent storage: under storage pressure it may evict the outbox.";
+  },
+});
 document.body.dataset.ready = "true";

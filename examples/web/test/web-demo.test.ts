@@ -25,7 +25,7 @@ afterAll(async () => {
   await chromium?.close();
 });
 
-/** The newest code email's six digits for `to`, once `count` code emails have reached it. */
+/** The newest code email's code (8 characters of Crockford's base32) for `to`, once `count` code emails have reached it. */
 async function codeFromInbox(to: string, count: number): Promise<string> {
   let text = "";
   await expect
@@ -40,7 +40,7 @@ async function codeFromInbox(to: string, count: number): Promise<string> {
       { timeout: 30_000 },
     )
     .toBe(count);
-  return /\b([0-9]{6})\b/.exec(text)?.[1] as string;
+  return /\b([0-9A-HJKMNP-TV-Z]{8})\b/.exec(text)?.[1] as string;
 }
 
 describe("the browser demo", () => {
@@ -58,8 +58,21 @@ describe("the browser demo", () => {
       `enrol.me@example.com: POST /v1/tokens with ${code} → its client token, kept in this browser.`,
     ]);
     expect(await page.textContent("#enrolled")).toBe("enrol.me@example.com");
-    const tokens = await page.evaluate(() => JSON.parse(localStorage.getItem("notepipe-demo:tokens") ?? "{}"));
-    expect(tokens).toEqual({ "enrol.me@example.com": expect.stringMatching(/^np1\./) });
+    // Kept in IndexedDB (src/page-store.ts), not in localStorage, which a crash can take.
+    const token = await page.evaluate(
+      () =>
+        new Promise((resolve, reject) => {
+          const open = indexedDB.open("notepipe-demo-page");
+          open.onerror = () => reject(open.error);
+          open.onsuccess = () => {
+            const read = open.result.transaction("items").objectStore("items").get("token:enrol.me@example.com");
+            read.onsuccess = () => resolve(read.result);
+            read.onerror = () => reject(read.error);
+          };
+        }),
+    );
+    expect(token).toMatch(/^np1\./);
+    expect(await page.evaluate(() => localStorage.length)).toBe(0);
   });
 
   it("enrols a new address when its note is sent, shows the note move to delivered, and decrypts its email", async () => {

@@ -1,6 +1,6 @@
 /**
  * Self-service enrollment: an app proves its user reads an address and gets that address's client
- * token, with no backend of its own. `requestCode` has ingest email a six-digit code to the
+ * token, with no backend of its own. `requestCode` has ingest email a code (8 characters) to the
  * address; `confirmCode` trades the code the user typed for the token `send` and the outbox need.
  */
 
@@ -34,13 +34,13 @@ export async function requestCode(config: IngestConnection, to: string): Promise
 
 /**
  * Trades the code emailed to `to` for its client token (the same token every time for one
- * address). Spaces in `code` are ignored, as a user may type "048 213". Throws
+ * address). Spaces in `code` are ignored, as a user may type "7KQ2 M9XD". Throws
  * {@link NotepipeError}: `invalid_code` (wrong, expired, or another address's: request a new one),
  * `rate_limited` (5 tries per address in 10 minutes) with `retryAfterMs`, `enrollment_closed`,
  * `domain_not_allowed`, `bad_recipient`.
  *
  * @example
- * const token = await confirmCode({ endpoint: "https://notes.example.com" }, "ada@example.com", "048213");
+ * const token = await confirmCode({ endpoint: "https://notes.example.com" }, "ada@example.com", "7KQ2M9XD");
  */
 export async function confirmCode(config: IngestConnection, to: string, code: string): Promise<string> {
   checkAddress(to);
