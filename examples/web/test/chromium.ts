@@ -1,11 +1,30 @@
 /** Debian's Chromium through playwright-core, as every browser test here drives it. */
 
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrowserContext, type CDPSession, chromium, type Page } from "playwright-core";
 
 const CHROMIUM = "/usr/bin/chromium";
+const FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+/** How long a Chromium start may take before the test gives up on it. */
+const START_WITHIN_MS = 60_000;
+
+function checkChromium(): void {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: apt-get update && apt-get install -y chromium (.ci/run does).`);
+  }
+}
 
 export interface Chromium {
   context: BrowserContext;
@@ -17,23 +36,12 @@ export interface Chromium {
  * workers), removed by `close()`.
  */
 export async function launchChromium(): Promise<Chromium> {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: apt-get update && apt-get install -y chromium (.ci/run does).`);
-  }
+  checkChromium();
   const profile = mkdtempSync(join(tmpdir(), "notepipe-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
+    args: FLAGS,
     viewport: { width: 960, height: 900 },
   });
   return {
@@ -41,6 +49,55 @@ export async function launchChromium(): Promise<Chromium> {
     close: async () => {
       await context.close();
       rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface KillableChromium {
+  context: BrowserContext;
+  /** SIGKILL to the browser and every process it started, as the OS reclaiming an app does; resolves once it is gone. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Chromium started as its own process group over `profile` (a `--user-data-dir` that outlives it),
+ * driven over the DevTools protocol, so that it can be killed with no chance to write anything
+ * more, and started again over the same profile as a phone's browser is after a crash.
+ */
+export async function launchKillableChromium(profile: string): Promise<KillableChromium> {
+  checkChromium();
+  const child = spawn(CHROMIUM, [...FLAGS, `--user-data-dir=${profile}`, "--remote-debugging-port=0", "about:blank"], {
+    detached: true,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const endpoint = await new Promise<string>((resolve, reject) => {
+    let tail = "";
+    const timer = setTimeout(
+      () => reject(new Error(`Chromium did not listen within ${START_WITHIN_MS} ms.`)),
+      START_WITHIN_MS,
+    );
+    child.stderr.on("data", (chunk: Buffer) => {
+      tail = (tail + chunk.toString()).slice(-4096);
+      const listening = /DevTools listening on (ws:\/\/\S+)/.exec(tail);
+      if (listening?.[1] !== undefined) {
+        clearTimeout(timer);
+        resolve(listening[1]);
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`Chromium exited (${code}) before it listened: ${tail}`));
+    });
+  });
+  const browser = await chromium.connectOverCDP(endpoint);
+  const context = browser.contexts()[0];
+  if (context === undefined) throw new Error("Chromium over CDP has no default context.");
+  return {
+    context,
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) process.kill(-(child.pid as number), "SIGKILL");
+      await exited;
     },
   };
 }
