@@ -89,11 +89,11 @@ function emailsTo(to: string): InboxEmail[] {
   return stack.provider.state.inbox.list().filter((email) => email.to.includes(to));
 }
 
-/** The six digits of the next code email to `to`, as its reader would copy them. */
+/** The code (8 characters of Crockford's base32) of the next code email to `to`, as its reader would copy it. */
 function nextCode(to: string): Promise<string> {
   return new Promise((resolve) => {
     const stop = stack.provider.state.inbox.subscribe((email) => {
-      const code = /\b([0-9]{6})\b/.exec(email.text ?? "")?.[1];
+      const code = /\b([0-9A-HJKMNP-TV-Z]{8})\b/.exec(email.text ?? "")?.[1];
       if (email.to.includes(to) && email.noteId === null && code !== undefined) {
         stop();
         resolve(code);
@@ -157,7 +157,7 @@ describe("pnpm smoke on a running stack", () => {
     const reader = `const u = ${JSON.stringify(stack.providerUrl)} + "/inbox?to=" + encodeURIComponent(process.env.NOTEPIPE_SMOKE_TO);
       for (let i = 0; i < 100; i++) {
         const { emails } = await (await fetch(u)).json();
-        const code = /\\b([0-9]{6})\\b/.exec(emails.find((e) => e.noteId === null)?.text ?? "")?.[1];
+        const code = /\\b([0-9A-HJKMNP-TV-Z]{8})\\b/.exec(emails.find((e) => e.noteId === null)?.text ?? "")?.[1];
         if (code) { console.log(code); process.exit(0); }
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
