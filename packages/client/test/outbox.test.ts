@@ -516,17 +516,30 @@ describe("persistent storage", () => {
     expect(manager.persist).not.toHaveBeenCalled();
   });
 
-  it("start() asks, and tells its listener when the browser refused", async () => {
+  it("asks when the first note is written, not before, and tells start()'s listener when the browser refused", async () => {
     const manager = storageManager(false);
-    const { outbox } = setup([]);
-
-    let stop = () => {};
-    await new Promise<void>((resolve) => {
-      stop = outbox.start({ onPersistRefused: resolve });
+    // No network: the drains start() runs leave the notes queued, and this test is about persist().
+    const { outbox } = setup([], { fetch: () => Promise.reject(new TypeError("fetch failed")) });
+    let refusals = 0;
+    let refused = () => {};
+    const told = new Promise<void>((resolve) => {
+      refused = resolve;
     });
+    const stop = outbox.start({
+      onPersistRefused: () => {
+        refusals++;
+        refused();
+      },
+    });
+    expect(manager.persist).not.toHaveBeenCalled();
+
+    await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
+    await outbox.enqueue({ to: "ada@example.com", text: "y", token: TOKEN });
+    await told;
     stop();
 
     expect(manager.persist).toHaveBeenCalledTimes(1);
+    expect(refusals).toBe(1);
   });
 
   it("answers undefined where there is no StorageManager (React Native, Node)", async () => {

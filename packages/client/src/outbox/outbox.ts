@@ -67,15 +67,18 @@ export interface Outbox {
   /**
    * Drains now, on `online`, after each `enqueue` and on a timer while anything is queued or in
    * flight, until the returned function is called. For the app's foreground; a service worker or a
-   * background task calls `drain()`. Asks {@link persistStorage} too.
+   * background task calls `drain()`. The listener's `onPersistRefused` hears the answer to
+   * {@link persistStorage}, which the first `enqueue` asks.
    */
   start(listener?: DrainListener): () => void;
   /**
    * Asks the browser, once, to keep this origin's storage through storage pressure
    * (`navigator.storage.persist()`); a browser evicts non-persistent origins' data, queued notes
    * included, when the device runs short of space (https://web.dev/articles/persistent-storage).
-   * True: kept; false: refused (Chromium decides from site engagement, Firefox asks the user);
-   * undefined: no StorageManager (React Native, Node).
+   * The first `enqueue` asks, since the time to ask is when the user saves something that matters
+   * (Firefox asks the user then, not on page load). True: kept; false: refused (Chromium decides
+   * from site engagement), told to every `start()` listener; undefined: no StorageManager (React
+   * Native, Node).
    */
   persistStorage(): Promise<boolean | undefined>;
 }
@@ -111,11 +114,15 @@ export function createOutbox(config: OutboxConfig): Outbox {
     now,
   };
   const schedules = new Set<{ wake(): void }>();
+  const listeners = new Set<DrainListener>();
   let running: Promise<DrainResult> | undefined;
   let lastCreatedAt = 0;
   let persisted: Promise<boolean | undefined> | undefined;
   const persistStorage = () => {
-    persisted ??= askToPersist();
+    persisted ??= askToPersist().then((kept) => {
+      if (kept === false) for (const listener of listeners) listener.onPersistRefused?.();
+      return kept;
+    });
     return persisted;
   };
 
@@ -152,6 +159,7 @@ export function createOutbox(config: OutboxConfig): Outbox {
       if (note.token !== undefined) record.token = note.token;
       await writeRecord(config.store, record);
       for (const schedule of schedules) schedule.wake();
+      void persistStorage();
       return id;
     },
 
@@ -173,9 +181,10 @@ export function createOutbox(config: OutboxConfig): Outbox {
         listener,
       );
       schedules.add(schedule);
-      void persistStorage().then((kept) => kept === false && listener.onPersistRefused?.());
+      listeners.add(listener);
       return () => {
         schedules.delete(schedule);
+        listeners.delete(listener);
         schedule.stop();
       };
     },

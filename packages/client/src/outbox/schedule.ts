@@ -14,7 +14,10 @@ export interface DrainListener {
   onDrain?(result: DrainResult): void;
   /** A drain rejected: the storage failed (`storage_failed`). The next try follows the backoff. */
   onError?(error: unknown): void;
-  /** The browser refused to persist the storage: it may evict queued notes when space runs short. */
+  /**
+   * The browser refused to persist the storage (asked at the first `enqueue`): it may evict queued
+   * notes when space runs short.
+   */
   onPersistRefused?(): void;
 }
 
