@@ -16,7 +16,7 @@ function userAgent(value: string): Env {
 }
 
 function codeMessage() {
-  const body: CodeMessage = { kind: "code", to: "ada@example.com", code: "048213", expiresAt: Date.now() + 600_000 };
+  const body: CodeMessage = { kind: "code", to: "ada@example.com", code: "7KQ2M9XD", expiresAt: Date.now() + 600_000 };
   return rawMessage(body);
 }
 
