@@ -36,7 +36,7 @@ export async function requestCode(config: IngestConnection, to: string): Promise
  * Trades the code emailed to `to` for its client token (the same token every time for one
  * address). Spaces in `code` are ignored, as a user may type "7KQ2 M9XD". Throws
  * {@link NotepipeError}: `invalid_code` (wrong, expired, or another address's: request a new one),
- * `rate_limited` (5 tries per address in 10 minutes) with `retryAfterMs`, `enrollment_closed`,
+ * `rate_limited` (10 requests a minute per network) with `retryAfterMs`, `enrollment_closed`,
  * `domain_not_allowed`, `bad_recipient`.
  *
  * @example

@@ -38,7 +38,7 @@ export interface CodeMessage {
   kind: "code";
   /** Lowercased; it passed the frame's recipient rule, so it is safe between JSON quotes. */
   to: string;
-  /** Six ASCII digits. */
+  /** Eight characters of Crockford's base32, upper case (ingest's enrollment guard issues it). */
   code: string;
   /** When ingest stops accepting the code, in ms since the epoch: an email unsent by then is dropped. */
   expiresAt: number;
