@@ -6,9 +6,9 @@
  * - `POST /_control/faults`     replace them (an omitted fault is off), see faults.ts.
  * - `POST /_control/rate-limit` `{"requestsPerSecond": n}`, 0 turns the limit off.
  * - `POST /_control/reset`      forget everything: inbox, keys, counts, back to the initial faults.
- * - `GET  /_control/stats`      requests to the send endpoints by status, hung, answers lost (by
- *                               how), replayed, emails, webhook posts (delivered, retried,
- *                               abandoned, pending).
+ * - `GET  /_control/stats`      the provider's name, requests to the send endpoints by status,
+ *                               hung, answers lost (by how), replayed, refused, emails, webhook
+ *                               posts (delivered, retried, abandoned, pending).
  */
 
 import { type Context, Hono } from "hono";
@@ -57,11 +57,13 @@ export function controlApi(state: ProviderState): Hono<ProviderEnv> {
 
   api.get("/_control/stats", (c) =>
     c.json({
+      name: state.name,
       requests: state.stats.requests,
       byStatus: state.stats.byStatus,
       hung: state.stats.hung,
       answersLost: state.stats.answersLost,
       replayed: state.stats.replayed,
+      refused: state.stats.refused,
       emails: state.inbox.size,
       rateLimitPerSecond: state.rateLimiter.perSecond,
       faults: state.faults.current,

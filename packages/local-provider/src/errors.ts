@@ -130,15 +130,19 @@ export const ERRORS = {
   },
   daily_quota_exceeded: {
     resend: [429, "daily_quota_exceeded"],
-    postmark: [422, 413],
+    // Postmark's spent allowance: ErrorCode 405 (postmark-contract.ts, `quota`).
+    postmark: [422, 405],
     control: 429,
     message: "You have reached your daily email sending quota.",
+    postmarkMessage: "Not allowed to send: you have run out of credits.",
   },
   monthly_quota_exceeded: {
     resend: [429, "monthly_quota_exceeded"],
-    postmark: [422, 413],
+    // Postmark's spent allowance: ErrorCode 405 (postmark-contract.ts, `quota`).
+    postmark: [422, 405],
     control: 429,
     message: "You have reached your monthly email sending quota.",
+    postmarkMessage: "Not allowed to send: you have run out of credits.",
   },
   internal_server_error: {
     resend: [500, "internal_server_error"],

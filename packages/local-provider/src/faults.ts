@@ -7,6 +7,10 @@
  * of those two and their rates share one budget of 1.
  *
  * Where each fault strikes, and what it leaves behind:
+ * - `outage`: the provider is down. `refused` drops every send request's connection before it is
+ *   read, as a host with nothing listening refuses it (the client's fetch fails with a network
+ *   error); a status answers every send request with that 5xx before anything else is looked at.
+ *   Nothing is sent. The control routes and the inbox keep answering, so a test can end it.
  * - `reject`: every send is refused as the real API refuses a whole account (bad key, unverified
  *   domain, spent quota). Nothing is sent.
  * - `burst429`, `errorRate`: the request is answered with that status before the API looks at it,
@@ -25,6 +29,8 @@
  * - `latencyMs`: processing takes that long. A client that gives up earlier does not stop it: the
  *   emails are sent and the answer is kept under the idempotency key, as with a real provider
  *   whose response was lost on the way back.
+ * - `forMs`: the faults set with it are in force that long, then every fault is off, as a provider
+ *   that recovers on its own (an outage of 30 s, a quota that resets at midnight UTC).
  */
 
 import { z } from "zod";
@@ -39,6 +45,13 @@ export const REJECT_MODES = [
   "daily_quota_exceeded",
   "monthly_quota_exceeded",
 ] as const satisfies readonly ErrorCode[];
+
+/** How a provider that is down meets a send request (see `outage` above). */
+export const OUTAGE_MODES = ["refused", "500", "502", "503"] as const;
+export type OutageMode = (typeof OUTAGE_MODES)[number];
+
+/** A week: longer than any run or drill that sets faults. */
+const MAX_FAULT_MS = 7 * 86_400_000;
 
 export const faultsSchema = z
   .strictObject({
@@ -60,6 +73,10 @@ export const faultsSchema = z
     loseAnswerRate: z.strictObject({ reset: rate, hold: rate }).partial().default({}),
     /** Refuse every send request the way the API refuses a whole account. */
     reject: z.enum(REJECT_MODES).nullable().default(null),
+    /** The provider is down: every send request's connection is dropped, or answered with a 5xx. */
+    outage: z.enum(OUTAGE_MODES).nullable().default(null),
+    /** These faults last that long, then all are off; null: until the next set or reset. */
+    forMs: z.int().min(1).max(MAX_FAULT_MS).nullable().default(null),
   })
   .refine((faults) => faults.hangRate + (faults.loseAnswerRate.reset ?? 0) + (faults.loseAnswerRate.hold ?? 0) <= 1, {
     message: "hangRate and the loseAnswerRate rates add up to more than 1",
@@ -102,13 +119,25 @@ function mulberry32(seed: number): () => number {
   };
 }
 
+const NO_FAULTS: Faults = faultsSchema.parse({});
+
 export class FaultInjector {
-  #faults: Faults = faultsSchema.parse({});
+  readonly #now: () => number;
+  #faults: Faults = NO_FAULTS;
   #random = mulberry32(this.#faults.seed);
   #burstLeft = 0;
+  /** When the faults set with `forMs` end (ms since the epoch), or null. */
+  #endsAt: number | null = null;
 
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  /** The faults in force; `burst429` and `forMs` count what is left of them. */
   get current(): Faults {
-    return { ...this.#faults, burst429: this.#burstLeft };
+    this.#endIfDue();
+    const forMs = this.#endsAt === null ? null : this.#endsAt - this.#now();
+    return { ...this.#faults, burst429: this.#burstLeft, forMs };
   }
 
   /** Replaces every fault (omitted ones are off) and restarts the generator from the seed. */
@@ -116,10 +145,16 @@ export class FaultInjector {
     this.#faults = faults;
     this.#random = mulberry32(faults.seed);
     this.#burstLeft = faults.burst429;
+    this.#endsAt = faults.forMs === null ? null : this.#now() + faults.forMs;
   }
 
-  /** Decides the fate of one send request. `reject` is read separately: it is not random. */
+  #endIfDue(): void {
+    if (this.#endsAt !== null && this.#now() >= this.#endsAt) this.set(NO_FAULTS);
+  }
+
+  /** Decides the fate of one send request. `reject` and `outage` are read separately: not random. */
   decide(): FaultDecision {
+    this.#endIfDue();
     const errorDraw = this.#random();
     const fateDraw = this.#random();
     let status: InjectedStatus | null = null;

@@ -37,7 +37,7 @@ function page(state: ProviderState) {
   <head>
     <meta charset="utf-8" />
     <meta http-equiv="refresh" content="5" />
-    <title>notepipe local provider</title>
+    <title>notepipe local provider ${state.name}</title>
     <style>
       body { font: 14px system-ui, sans-serif; margin: 2rem; }
       table { border-collapse: collapse; width: 100%; }
@@ -46,7 +46,7 @@ function page(state: ProviderState) {
     </style>
   </head>
   <body>
-    <h1>notepipe local provider</h1>
+    <h1>notepipe local provider <code>${state.name}</code></h1>
     <p>
       ${state.inbox.size} email(s) received, ${state.stats.requests} send request(s).
       JSON: <a href="/inbox">/inbox</a>, counters: <a href="/_control/stats">/_control/stats</a>. Refreshes every 5 s.

@@ -7,6 +7,8 @@ export {
   type FaultsInput,
   faultsSchema,
   type LostAnswer,
+  OUTAGE_MODES,
+  type OutageMode,
   REJECT_MODES,
 } from "./faults.ts";
 export { IDEMPOTENCY_TTL_MS } from "./idempotency.ts";

@@ -18,6 +18,7 @@ const options = new Command("local-provider")
   .description("A local stand-in for the Resend and Postmark send APIs, with fault injection and an inbox.")
   .option("--port <port>", "port to listen on, 0 for any free one", integer, DEFAULT_PROVIDER_PORT)
   .option("--host <host>", "address to listen on", "127.0.0.1")
+  .option("--name <name>", "what its stats and inbox page call it (a second one beside it: secondary)", "local")
   .option("--api-key <key...>", "API keys / server tokens to accept", [DEFAULT_API_KEY])
   .option("--rate-limit <n>", "requests per second per key, 0 for none", integer, DEFAULT_RATE_LIMIT_PER_SECOND)
   .option("--resend-webhook-url <url>", "post Svix-signed email.delivered/bounced events there")
@@ -29,6 +30,7 @@ const options = new Command("local-provider")
   .opts<{
     port: number;
     host: string;
+    name: string;
     apiKey: string[];
     rateLimit: number;
     resendWebhookUrl?: string;
@@ -39,6 +41,7 @@ const options = new Command("local-provider")
   }>();
 
 const provider = await startLocalProvider({
+  name: options.name,
   port: options.port,
   hostname: options.host,
   apiKeys: options.apiKey,
@@ -53,7 +56,7 @@ const provider = await startLocalProvider({
     delayMs: options.webhookDelayMs,
   },
 });
-console.log(`local provider listening on ${provider.url} (inbox page: ${provider.url}/)`);
+console.log(`local provider ${provider.state.name} listening on ${provider.url} (inbox page: ${provider.url}/)`);
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {

@@ -9,6 +9,7 @@ import type { ContractRow } from "./contract.ts";
 const OVERVIEW = "https://postmarkapp.com/developer/api/overview";
 const ERROR_CODES = "https://postmarkapp.com/developer/api/overview#error-codes";
 const EMAIL_API = "https://postmarkapp.com/developer/api/email-api";
+const CREDITS_RUN_OUT = "https://postmarkapp.com/support/article/936-what-happens-when-credits-run-out";
 const BATCH_GUIDE = "https://postmarkapp.com/developer/user-guide/send-email-with-api/batch-emails";
 const VALIDATION_NOTICE =
   "https://status.postmarkapp.com/notices/dg86plrfvy1igirt-reminder-changes-to-email-api-validation-going-live-at-1-30pm-est";
@@ -41,7 +42,7 @@ export const POSTMARK_ERROR_CODES = {
   incompatibleJson: 403,
   inactiveRecipient: 406,
   tooManyBatchMessages: 410,
-  accountMayNotSend: 413,
+  notAllowedToSend: 405,
   rateLimitExceeded: 429,
 } as const;
 
@@ -164,10 +165,10 @@ export const POSTMARK_CONTRACT: readonly ContractRow[] = [
   },
   {
     id: "account-may-not-send",
-    rule: "`ErrorCode` 405 (not allowed to send) and 413 (account may not send).",
+    rule: "`ErrorCode` 405 (not allowed to send: the account has run out of credits) and 413 (account may not send). Once credits run out, emails are refused through the API until credits are bought.",
     localProvider:
-      "422 with `ErrorCode` 413, only with the `reject` faults `daily_quota_exceeded`, `monthly_quota_exceeded`.",
-    source: ERROR_CODES,
+      "422 with `ErrorCode` 405, only with the `reject` faults `daily_quota_exceeded`, `monthly_quota_exceeded`; never 413.",
+    source: `${ERROR_CODES}, ${CREDITS_RUN_OUT}`,
   },
   {
     id: "server-error",

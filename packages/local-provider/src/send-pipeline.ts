@@ -1,6 +1,6 @@
 /**
  * What happens to every send request, Resend or Postmark, in the order the real APIs do it:
- * counting, what stands in front of the API (Resend's Cloudflare refuses a request without a
+ * counting, an `outage` fault (a provider that is down answers nothing else), what stands in front of the API (Resend's Cloudflare refuses a request without a
  * User-Agent), the API key, the media types, an account-wide refusal (`reject` fault), the rate
  * limit, then the injected transient faults. The order of the key and media-type checks is not
  * documented by either provider. The route then processes the request through {@link processSend},
@@ -9,20 +9,21 @@
 
 import type { Context, MiddlewareHandler } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { ProviderError } from "./errors.ts";
-import type { LostAnswer } from "./faults.ts";
+import { type ErrorCode, ProviderError } from "./errors.ts";
+import type { LostAnswer, OutageMode } from "./faults.ts";
 import { fingerprintRequest, MAX_IDEMPOTENCY_KEY_CHARS } from "./idempotency.ts";
 import type { ProviderEnv, ProviderState } from "./state.ts";
 
 type SendApi = "resend" | "postmark";
 
 /**
- * Responses that never reached their client, and why: the request hung until its client left, or
- * it was processed and its answer lost (`reset`, `hold`).
+ * Responses that never reached their client, and why: the request hung until its client left, met
+ * a provider that is down (`refused`), or was processed and its answer lost (`reset`, `hold`).
  */
-const unanswered = new WeakMap<Response, "hung" | LostAnswer>();
+type Unanswered = "hung" | "refused" | LostAnswer;
+const unanswered = new WeakMap<Response, Unanswered>();
 
-function unansweredResponse(why: "hung" | LostAnswer, response = new Response(null, { status: 499 })): Response {
+function unansweredResponse(why: Unanswered, response = new Response(null, { status: 499 })): Response {
   unanswered.set(response, why);
   return response;
 }
@@ -47,6 +48,7 @@ export function countSend(state: ProviderState, api: SendApi): MiddlewareHandler
     await next();
     const why = unanswered.get(c.res);
     if (why === "hung") state.stats.recordHung();
+    else if (why === "refused") state.stats.recordRefused();
     else if (why !== undefined) state.stats.recordAnswerLost(why);
     else state.stats.record(c.res.status);
   };
@@ -58,6 +60,10 @@ export function countSend(state: ProviderState, api: SendApi): MiddlewareHandler
  */
 export function sendGuard(state: ProviderState, api: SendApi): MiddlewareHandler<ProviderEnv> {
   return async (c, next) => {
+    // A provider that is down answers nothing, its edge included.
+    const outage = state.faults.current.outage;
+    if (outage === "refused") return dropConnection(c, "refused");
+    if (outage !== null) throw new ProviderError(OUTAGE_ERRORS[outage]);
     // Cloudflare answers before Resend sees the request (resend-contract.ts, `user-agent`).
     if (api === "resend" && !c.req.header("user-agent")?.trim()) throw new ProviderError("browser_signature_banned");
     const key = apiKeyOf(c, api);
@@ -96,6 +102,25 @@ export function sendGuard(state: ProviderState, api: SendApi): MiddlewareHandler
     c.set("fault", fault);
     await next();
   };
+}
+
+const OUTAGE_ERRORS = {
+  "500": "internal_server_error",
+  "502": "bad_gateway",
+  "503": "service_unavailable",
+} as const satisfies Record<Exclude<OutageMode, "refused">, ErrorCode>;
+
+/**
+ * Resets the request's TCP connection (a RST rather than a FIN: the client's fetch fails with
+ * ECONNRESET, not a clean end of stream). server.ts serves the app through @hono/node-server,
+ * which passes the Node request as `c.env.incoming`; `app.request` passes no env at all, hence no
+ * connection to reset: there the answer is `Response.error()`, fetch's own network error.
+ */
+function dropConnection(c: Context<ProviderEnv>, why: "refused" | "reset"): Response {
+  const connection = c.env?.incoming?.socket;
+  if (connection === undefined) return unansweredResponse(why, Response.error());
+  connection.resetAndDestroy();
+  return unansweredResponse(why);
 }
 
 function isJson(contentType: string | undefined): boolean {
@@ -180,13 +205,7 @@ async function answer(c: Context<ProviderEnv>, response: Response): Promise<Resp
     await clientGone(c.req.raw.signal);
     return unansweredResponse("hold");
   }
-  // server.ts serves the app through @hono/node-server, which passes the Node request as
-  // `c.env.incoming`; `app.request` passes no env at all, hence no connection to reset.
-  const connection = c.env?.incoming?.socket;
-  if (connection === undefined) return unansweredResponse("reset", Response.error());
-  // A RST rather than a FIN: the client's fetch fails with ECONNRESET, not a clean end of stream.
-  connection.resetAndDestroy();
-  return unansweredResponse("reset");
+  return dropConnection(c, "reset");
 }
 
 /** Settles once the client has given up: its fetch aborted or its connection closed. */

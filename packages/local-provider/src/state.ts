@@ -18,6 +18,11 @@ export const DEFAULT_API_KEY = "re_local_notepipe_dev";
 export const DEFAULT_RATE_LIMIT_PER_SECOND = RESEND_LIMITS.requestsPerSecond;
 
 export interface LocalProviderOptions {
+  /**
+   * What this provider is called where a stack runs two (`primary`, `secondary`): shown by its
+   * stats and its inbox page. Default `local`.
+   */
+  name?: string;
   /** API keys (Resend) and server tokens (Postmark) it accepts; default {@link DEFAULT_API_KEY}. */
   apiKeys?: readonly string[];
   /** Requests per second per key; 0 turns the limit off. Default 5. */
@@ -43,6 +48,8 @@ export class RequestStats {
   answersLost: Record<LostAnswer, number> = { reset: 0, hold: 0 };
   /** Answers replayed from an idempotency key instead of sending again. */
   replayed = 0;
+  /** Requests whose connection was dropped unread by an `outage: "refused"` fault. */
+  refused = 0;
 
   record(status: number): void {
     this.requests++;
@@ -52,6 +59,11 @@ export class RequestStats {
   recordHung(): void {
     this.requests++;
     this.hung++;
+  }
+
+  recordRefused(): void {
+    this.requests++;
+    this.refused++;
   }
 
   recordAnswerLost(how: LostAnswer): void {
@@ -65,14 +77,16 @@ export class RequestStats {
     this.hung = 0;
     this.answersLost = { reset: 0, hold: 0 };
     this.replayed = 0;
+    this.refused = 0;
   }
 }
 
 export class ProviderState {
+  readonly name: string;
   readonly apiKeys: ReadonlySet<string>;
   readonly now: () => number;
   readonly inbox = new Inbox();
-  readonly faults = new FaultInjector();
+  readonly faults: FaultInjector;
   readonly stats = new RequestStats();
   readonly idempotency: IdempotencyStore;
   readonly rateLimiter: RateLimiter;
@@ -82,8 +96,10 @@ export class ProviderState {
   readonly #initialFaults: FaultsInput;
 
   constructor(options: LocalProviderOptions = {}) {
+    this.name = options.name ?? "local";
     this.apiKeys = new Set(options.apiKeys ?? [DEFAULT_API_KEY]);
     this.now = options.now ?? Date.now;
+    this.faults = new FaultInjector(this.now);
     this.idempotency = new IdempotencyStore(this.now);
     this.#initialRateLimit = options.rateLimitPerSecond ?? DEFAULT_RATE_LIMIT_PER_SECOND;
     this.rateLimiter = new RateLimiter(this.#initialRateLimit, this.now);

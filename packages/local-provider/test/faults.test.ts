@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import { createLocalProvider, type FaultsInput } from "../src/index.ts";
-import { postJson, postmarkMessage, postPostmark, postResend, resendEmail } from "./requests.ts";
+import { manualClock, postJson, postmarkMessage, postPostmark, postResend, resendEmail } from "./requests.ts";
 
 async function withFaults(faults: FaultsInput) {
   const provider = createLocalProvider({ rateLimitPerSecond: 0 });
@@ -98,10 +98,85 @@ describe("reject", () => {
     expect(await res.json()).toMatchObject({ name: "daily_quota_exceeded" });
   });
 
+  it("refuses every send as spent credits on Postmark: 422 with ErrorCode 405", async () => {
+    const { app, state } = await withFaults({ reject: "daily_quota_exceeded" });
+    const res = await postPostmark(app, [postmarkMessage()]);
+    expect(res.status).toBe(422);
+    expect(await res.json()).toEqual({ ErrorCode: 405, Message: "Not allowed to send: you have run out of credits." });
+    expect(state.inbox.size).toBe(0);
+  });
+
   it("ends with an empty fault set", async () => {
     const { app } = await withFaults({ reject: "restricted_api_key" });
     await postJson(app, "/_control/faults", {});
     expect((await postResend(app, "/emails", resendEmail())).status).toBe(200);
+  });
+});
+
+describe("outage", () => {
+  it("answers every send request with its 5xx before even the edge looks at it, and sends nothing", async () => {
+    const { app, state } = await withFaults({ outage: "503" });
+    const noUserAgent = await postResend(app, "/emails", resendEmail(), { "user-agent": "" });
+    expect(noUserAgent.status).toBe(503);
+    expect(noUserAgent.headers.get("content-type")).toMatch(/^text\/html/);
+    const postmark = await postPostmark(app, [postmarkMessage()]);
+    expect(postmark.status).toBe(503);
+    expect(state.inbox.size).toBe(0);
+    expect(state.stats).toMatchObject({ requests: 2, byStatus: { "503": 2 } });
+  });
+
+  it("answers a 500 with each API's own shape", async () => {
+    const { app } = await withFaults({ outage: "500" });
+    const resend = await postResend(app, "/emails/batch", [resendEmail()]);
+    expect(resend.status).toBe(500);
+    expect(await resend.json()).toMatchObject({ name: "internal_server_error" });
+  });
+
+  it("drops a refused request's connection (fetch's network error under app.request) and counts it", async () => {
+    const { app, state } = await withFaults({ outage: "refused" });
+    const res = await postResend(app, "/emails", resendEmail(), { "idempotency-key": "note-1" });
+    expect(res.type).toBe("error");
+    expect(state.inbox.size).toBe(0);
+    expect(state.idempotency.size).toBe(0);
+    expect(state.stats).toMatchObject({ requests: 1, refused: 1, byStatus: {} });
+  });
+
+  it("leaves the control routes and the inbox answering, so a test can end it", async () => {
+    const { app } = await withFaults({ outage: "refused" });
+    expect((await app.request("/inbox")).status).toBe(200);
+    expect((await postJson(app, "/_control/faults", {})).status).toBe(200);
+    expect((await postResend(app, "/emails", resendEmail())).status).toBe(200);
+  });
+});
+
+describe("forMs", () => {
+  it("keeps the faults that long, counting down, then turns every fault off", async () => {
+    const clock = manualClock();
+    const { app } = createLocalProvider({ rateLimitPerSecond: 0, now: clock.now });
+    await postJson(app, "/_control/faults", { outage: "503", forMs: 30_000 });
+    expect((await postResend(app, "/emails", resendEmail())).status).toBe(503);
+    clock.advance(29_999);
+    expect(await (await app.request("/_control/faults")).json()).toMatchObject({ outage: "503", forMs: 1 });
+    expect((await postResend(app, "/emails", resendEmail())).status).toBe(503);
+    clock.advance(1);
+    expect((await postResend(app, "/emails", resendEmail())).status).toBe(200);
+    expect(await (await app.request("/_control/faults")).json()).toMatchObject({ outage: null, forMs: null });
+  });
+
+  it("ends a spent quota as a reset at midnight would", async () => {
+    const clock = manualClock();
+    const { app } = createLocalProvider({ rateLimitPerSecond: 0, now: clock.now });
+    await postJson(app, "/_control/faults", { reject: "daily_quota_exceeded", forMs: 60_000 });
+    expect((await postResend(app, "/emails", resendEmail())).status).toBe(429);
+    clock.advance(60_000);
+    expect((await postResend(app, "/emails", resendEmail())).status).toBe(200);
+  });
+
+  it("is refused outside 1 ms to a week", async () => {
+    const { app } = createLocalProvider();
+    for (const forMs of [0, 7 * 86_400_000 + 1, 1.5]) {
+      expect((await postJson(app, "/_control/faults", { forMs })).status).toBe(400);
+    }
   });
 });
 
@@ -199,6 +274,8 @@ describe("POST /_control/faults", () => {
       hangRate: 0,
       loseAnswerRate: {},
       reject: null,
+      outage: null,
+      forMs: null,
     });
   });
 });

@@ -562,7 +562,7 @@ const POSTMARK_CASES: Record<string, () => Promise<void>> = {
   "account-may-not-send": async () => {
     const local = provider({ faults: { reject: "daily_quota_exceeded" } });
     const { decisions, exchanges } = await deliverSends(local, postmarkProvider, [email()]);
-    expect(await exchanges[0]?.answer.json()).toMatchObject({ ErrorCode: 413 });
+    expect(await exchanges[0]?.answer.json()).toMatchObject({ ErrorCode: 405 });
     expect(decisions).toEqual([PIPELINE("quota_exceeded")]);
   },
   "server-error": async () => {
