@@ -71,7 +71,7 @@ describe("the browser demo", () => {
           };
         }),
     );
-    expect(token).toMatch(/^np1\./);
+    expect(token).toMatch(/^np2\./);
     expect(await page.evaluate(() => localStorage.length)).toBe(0);
   });
 

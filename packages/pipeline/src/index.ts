@@ -170,3 +170,13 @@ export type {
   ReplaySkip,
 } from "./ops-api.ts";
 export { DELIVER_ERRORS, type DeliverErrorCode } from "./ops-api.ts";
+export {
+  KV_VISIBILITY_SECONDS,
+  NOT_BEFORE_CACHE_SECONDS,
+  notBeforeAt,
+  notBeforeKey,
+  REVOCATION_DELAY_SECONDS,
+  type RevokeTokensRequest,
+  readNotBefore,
+  type TokensRevoked,
+} from "./token-revocation.ts";

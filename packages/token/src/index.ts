@@ -18,6 +18,8 @@ export {
 export {
   type ClientToken,
   KID_PATTERN,
+  NP1_ISSUED_AT,
+  NP1_PREFIX,
   type ReadTokenResult,
   readClientToken,
   signClientToken,

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseTokenSecrets, readClientToken, signClientToken, verifyClientToken } from "../src/index.ts";
+import { NP1_ISSUED_AT, parseTokenSecrets, readClientToken, signClientToken, verifyClientToken } from "../src/index.ts";
 
 const secrets = parseTokenSecrets(
   JSON.stringify({ k2026a: "first-secret-0123456789", k2026b: "second-secret-0123456789" }),
@@ -8,16 +8,19 @@ const secrets = parseTokenSecrets(
 /** k2025 was removed from TOKEN_SECRETS: its tokens must be refused. */
 const retired = parseTokenSecrets(JSON.stringify({ k2025: "retired-secret-0123456789" }));
 
+/** An np1 token (the first form, no issue time) as the last release issued it for ada@example.com. */
+const NP1_TOKEN = "np1.k2026a.ygyn_SPcMFWdheT5U-o3y2gA_nxd2Riyf9GhYqnLq7g";
+
 describe("signClientToken", () => {
-  it("spells np1.<kid>.<43 base64url characters>", async () => {
-    const token = await signClientToken(secrets, "k2026a", "ada@example.com");
-    expect(token).toMatch(/^np1\.k2026a\.[A-Za-z0-9_-]{43}$/);
+  it("spells np2.<kid>.<issue time in seconds>.<43 base64url characters>", async () => {
+    const token = await signClientToken(secrets, "k2026a", "ada@example.com", Date.UTC(2027, 0, 1, 12, 0, 0, 999));
+    expect(token).toMatch(/^np2\.k2026a\.1798804800\.[A-Za-z0-9_-]{43}$/);
   });
 
-  it("is HMAC-SHA256 of the lowercased recipient keyed by the secret's UTF-8 bytes", async () => {
-    // Computed independently with: printf %s 'ada@example.com' | openssl dgst -sha256 -hmac 'first-secret-0123456789' -binary | basenc --base64url | tr -d =
-    const token = await signClientToken(secrets, "k2026a", "Ada@Example.COM");
-    expect(token).toBe("np1.k2026a.ygyn_SPcMFWdheT5U-o3y2gA_nxd2Riyf9GhYqnLq7g");
+  it('is HMAC-SHA256 of "np2", the issue time and the lowercased recipient, keyed by the secret\'s UTF-8 bytes', async () => {
+    // Computed independently with: printf 'np2\n1796601600\nada@example.com' | openssl dgst -sha256 -hmac 'first-secret-0123456789' -binary | basenc --base64url | tr -d =
+    const token = await signClientToken(secrets, "k2026a", "Ada@Example.COM", 1_796_601_600_000);
+    expect(token).toBe("np2.k2026a.1796601600.Lm6Iz2z7eVwF_8DIc5IV_B6cgnZeNcoXzMrOQjv0zBY");
   });
 
   it("throws for a kid it has no secret for", async () => {
@@ -39,6 +42,31 @@ describe("verifyClientToken", () => {
   it("compares the recipient case-insensitively", async () => {
     const token = await signClientToken(secrets, "k2026a", "ada@example.com");
     expect(await verifyClientToken(token, "ADA@Example.Com", secrets)).toEqual({ ok: true, kid: "k2026a" });
+  });
+
+  it("still accepts an np1 token, read as issued on the day np2 tokens came in", async () => {
+    // printf %s 'ada@example.com' | openssl dgst -sha256 -hmac 'first-secret-0123456789' -binary | basenc --base64url | tr -d =
+    expect(await verifyClientToken(NP1_TOKEN, "ada@example.com", secrets)).toEqual({ ok: true, kid: "k2026a" });
+    const read = readClientToken(NP1_TOKEN, secrets);
+    expect(read.ok && read.token.issuedAt).toBe(NP1_ISSUED_AT);
+    expect(new Date(NP1_ISSUED_AT * 1000).toISOString()).toBe("2026-12-07T00:00:00.000Z");
+  });
+
+  it("refuses a token whose issue time was changed", async () => {
+    const token = await signClientToken(secrets, "k2026a", "ada@example.com", 1_796_601_600_000);
+    const later = token.replace(".1796601600.", ".1796601601.");
+    expect(await verifyClientToken(later, "ada@example.com", secrets)).toEqual({
+      ok: false,
+      problem: "wrong_recipient",
+    });
+  });
+
+  it("refuses an np1 MAC given an issue time", async () => {
+    const dressed = NP1_TOKEN.replace("np1.k2026a.", "np2.k2026a.1796601600.");
+    expect(await verifyClientToken(dressed, "ada@example.com", secrets)).toEqual({
+      ok: false,
+      problem: "wrong_recipient",
+    });
   });
 
   it("refuses a token issued for another recipient", async () => {
@@ -76,7 +104,12 @@ describe("verifyClientToken", () => {
   it.each([
     ["empty", ""],
     ["no prefix", "k2026a.ygyn_SPcMFWdheT5U-o3y2gA_nxd2Riyf9GhYqnLq7g"],
-    ["other version", "np2.k2026a.ygyn_SPcMFWdheT5U-o3y2gA_nxd2Riyf9GhYqnLq7g"],
+    ["other version", "np3.k2026a.1796601600.Lm6Iz2z7eVwF_8DIc5IV_B6cgnZeNcoXzMrOQjv0zBY"],
+    ["np2 without its issue time", "np2.k2026a.Lm6Iz2z7eVwF_8DIc5IV_B6cgnZeNcoXzMrOQjv0zBY"],
+    ["np2 with an empty kid", "np2..1796601600.Lm6Iz2z7eVwF_8DIc5IV_B6cgnZeNcoXzMrOQjv0zBY"],
+    ["an issue time with a leading zero", "np2.k2026a.01796601600.Lm6Iz2z7eVwF_8DIc5IV_B6cgnZeNcoXzMrOQjv0zBY"],
+    ["an issue time that is not decimal", "np2.k2026a.1796601600e0.Lm6Iz2z7eVwF_8DIc5IV_B6cgnZeNcoXzMrOQjv0zBY"],
+    ["an issue time of 13 digits", "np2.k2026a.1796601600000.Lm6Iz2z7eVwF_8DIc5IV_B6cgnZeNcoXzMrOQjv0zBY"],
     ["empty kid", "np1..ygyn_SPcMFWdheT5U-o3y2gA_nxd2Riyf9GhYqnLq7g"],
     ["dot in kid", "np1.k.2026a.ygyn_SPcMFWdheT5U-o3y2gA_nxd2Riyf9GhYqnLq7g"],
     ["short MAC", "np1.k2026a.ygyn_SPcMFWdheT5U-o3y2gA_nxd2Riyf9GhYqnLq7"],
@@ -118,11 +151,12 @@ describe("readClientToken", () => {
     expect(readClientToken(token, secrets)).toEqual({ ok: false, problem: "unknown_kid" });
   });
 
-  it("returns the kid and the 32-byte MAC", async () => {
-    const token = await signClientToken(secrets, "k2026a", "ada@example.com");
+  it("returns the kid, the 32-byte MAC and the issue time in seconds", async () => {
+    const token = await signClientToken(secrets, "k2026a", "ada@example.com", 1_796_601_600_999);
     const read = readClientToken(token, secrets);
     expect(read.ok && read.token.kid).toBe("k2026a");
     expect(read.ok && read.token.mac.length).toBe(32);
+    expect(read.ok && read.token.issuedAt).toBe(1_796_601_600);
   });
 });
 

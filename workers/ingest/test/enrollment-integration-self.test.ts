@@ -172,8 +172,17 @@ describe("POST /v1/tokens", () => {
     expect(response.status).toBe(200);
     expect(response.headers.get("access-control-allow-origin")).toBe("*");
     expect(response.headers.get("cache-control")).toBe("no-store");
-    const expected = await signClientToken(parseTokenSecrets(env.TOKEN_SECRETS), "k2026a", "ada@example.com");
-    expect(await response.json()).toEqual({ token: expected, to: "ada@example.com" });
+    const { token } = (await response.json()) as { token: string };
+    // Issued now, under the first kid: the token pnpm ops token would sign for the address that second.
+    const issuedAt = Number(token.split(".")[2]);
+    expect(Math.abs(issuedAt * 1000 - Date.now())).toBeLessThan(5_000);
+    const expected = await signClientToken(
+      parseTokenSecrets(env.TOKEN_SECRETS),
+      "k2026a",
+      "ada@example.com",
+      issuedAt * 1000,
+    );
+    expect(token).toBe(expected);
     expect((await postNote(makeNote("ada@example.com").frame, { token: expected })).status).toBe(202);
   });
 

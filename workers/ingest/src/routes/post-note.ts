@@ -6,13 +6,15 @@
  * Checks run cheapest first, and nothing costlier runs before a cheaper check has passed:
  *   1. 415 Content-Type                      header only
  *   2. 413 Content-Length                    header only, before the body is read
- *   3. 401 token shape and kid               header only, no crypto: a bad token costs no body read
+ *   3. 401 token shape, kid and age          header only, no crypto: a bad token costs no body read
  *   4. 400 / 413 frame (decodeFrame)         reads the body, at most 64 KiB + one chunk of it
  *   5. 403 token MAC against the recipient   one HMAC; needs the recipient, hence after 4
- *   6. 429 rate limit per token              binding call; only authenticated requests count
+ *   6. 401 token revoked (issued before its  a KV read, kept 30 s by the isolate; only a token whose
+ *      address's not-before)                 MAC verified costs one (503 if KV fails: closed)
+ *   7. 429 rate limit per token              binding call; only authenticated requests count
  *      (503 if the limiter itself fails: closed, never open)
- *   7. 503 queue send                        the only write
- *   8. 202 {"id"}                            only once the send has resolved
+ *   8. 503 queue send                        the only write
+ *   9. 202 {"id"}                            only once the send has resolved
  *
  * It runs before Hono's router (src/index.ts): matching the method and path by hand and building
  * the answer without a Hono Context (with keep_names off) halved the CPU ingest adds to a bare
@@ -23,7 +25,9 @@
  * hand-written copies did, and `readBodyUpTo` keeps the fast path the bench asked for.
  *
  * 401 vs 403: 401 `unauthorized` is what can be decided from the Authorization header alone
- * (missing, not Bearer, not `np1.<kid>.<43 base64url>`, kid retired or unknown). 403
+ * (missing, not Bearer, not `np2.<kid>.<iat>.<43 base64url>` or `np1.<kid>.<43 base64url>`, kid
+ * retired or unknown, older than `TOKEN_MAX_AGE_DAYS`), and a token its address's not-before
+ * revoked (src/token-validity.ts). 403
  * `recipient_not_allowed` is a well-formed token with a current kid whose MAC does not match the
  * frame's recipient. A token made for another address and a forged MAC are indistinguishable
  * without trying every address, so both are 403.
@@ -38,6 +42,7 @@ import { type NoteMessage, notesQueueFor } from "@notepipe/pipeline";
 import { parseTokenSecrets, readClientToken, verifyClientToken } from "@notepipe/token";
 import { CORS_HEADERS } from "../cors.ts";
 import { ApiError, errorResponse } from "../errors.ts";
+import { assertTokenNotExpired, assertTokenNotRevoked, unauthorized } from "../token-validity.ts";
 
 /** The `period` of `[[ratelimits]] TOKEN_LIMITER` in wrangler.ingest.toml: a full window always suffices. */
 const RATE_LIMIT_RETRY_AFTER_SECONDS = "60";
@@ -88,9 +93,11 @@ async function acceptNote(request: Request, env: Env): Promise<Response> {
     throw unauthorized(
       read.problem === "unknown_kid"
         ? "This client token's key was retired; get a new token."
-        : "The client token is malformed; it reads np1.<kid>.<mac>.",
+        : "The client token is malformed; it reads np2.<kid>.<issue time>.<mac>.",
     );
   }
+  const now = Date.now();
+  assertTokenNotExpired(read.token, env, now);
 
   // Capped, not request.arrayBuffer(): a chunked body declares no length and would be read whole.
   const frameBytes = await readBodyUpTo(request, MAX_FRAME_BYTES);
@@ -101,6 +108,7 @@ async function acceptNote(request: Request, env: Env): Promise<Response> {
 
   const verdict = await verifyClientToken(read.token, frame.recipient, secrets);
   if (!verdict.ok) throw new ApiError("recipient_not_allowed");
+  await assertTokenNotRevoked(read.token, frame.recipient, env, now);
 
   // Keyed by the token (kid + MAC, one canonical spelling each), not the IP: mobile clients share
   // carrier NAT addresses, and a token is bound to one recipient, which is what the limit protects.
@@ -135,9 +143,4 @@ async function acceptNote(request: Request, env: Env): Promise<Response> {
 function frameTooLarge(declaredLength: string | null): ApiError {
   const what = declaredLength === null ? "this body holds more" : `this one declares ${declaredLength}`;
   return new ApiError("frame_too_large", { message: `A frame is at most ${MAX_FRAME_BYTES} bytes; ${what}.` });
-}
-
-/** RFC 9110 §15.5.2: a 401 names the scheme it wants. */
-function unauthorized(message: string): ApiError {
-  return new ApiError("unauthorized", { message, headers: { "www-authenticate": 'Bearer realm="notepipe"' } });
 }

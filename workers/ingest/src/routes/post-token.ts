@@ -2,7 +2,8 @@
  * POST /v1/tokens `{"to": "<address>", "code": "7KQ2-M9XD"}`: trades a code emailed by POST
  * /v1/tokens/code for the address's client token, 200 `{"token", "to"}` with `to` lowercased. The
  * token is the one `pnpm ops token` signs for that address (packages/token), under the first kid
- * of TOKEN_SECRETS: asking twice gives the same token.
+ * of TOKEN_SECRETS, issued now: a revoke of the address refuses it, and an earlier token stays
+ * valid beside it.
  *
  *   1. 415 / 413 / 400 body                                     at most 1 KiB read
  *   2. 400 invalid_code for what cannot be a code               no miss counted: the form is public
