@@ -1,7 +1,7 @@
 /**
- * The ops API, mounted under /ops: list, replay and discard dead letters, count states. Every
- * route needs an ops token (auth.ts). How it is reached: README.md, "HTTP: the ops API and the
- * webhooks".
+ * The ops API, mounted under /ops: list, replay and discard dead letters, count states, revoke an
+ * address's client tokens. Every route needs an ops token (auth.ts). How it is reached: README.md,
+ * "HTTP: the ops API and the webhooks".
  */
 
 import { methodNotAllowed } from "@notepipe/http";
@@ -11,7 +11,9 @@ import { requireOpsToken } from "./auth.ts";
 import { LedgerUnavailableError } from "./dead-letters.ts";
 import { discardDeadLetter } from "./discard-dead-letter.ts";
 import { listDeadLetters } from "./list-dead-letters.ts";
+import { getOverview } from "./overview.ts";
 import { replayDeadLetters } from "./replay-dead-letters.ts";
+import { revokeTokens } from "./revoke-tokens.ts";
 import { getStats } from "./stats.ts";
 
 export type OpsEnv = { Bindings: Env };
@@ -28,6 +30,10 @@ ops.delete("/dead-letters/:id", discardDeadLetter);
 ops.all("/dead-letters/:id", methodNotAllowed("DELETE"));
 ops.get("/stats", getStats);
 ops.all("/stats", methodNotAllowed("GET"));
+ops.get("/overview", getOverview);
+ops.all("/overview", methodNotAllowed("GET"));
+ops.post("/tokens/revoke", revokeTokens);
+ops.all("/tokens/revoke", methodNotAllowed("POST"));
 
 // Used when a test calls this sub-app directly; mounted, the Worker's own handler answers.
 ops.notFound(notFound);
