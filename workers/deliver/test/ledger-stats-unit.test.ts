@@ -122,6 +122,7 @@ describe("stats", () => {
     const { migrated, truth } = await runInDurableObject(ledger(), (_instance: DeliveryLedger, state) => {
       // As the object was before version 4: no counters.
       state.storage.sql.exec("DROP TABLE counters");
+      state.storage.sql.exec("ALTER TABLE notes DROP COLUMN timeline"); // added by version 5
       state.storage.sql.exec("UPDATE meta SET value = 3 WHERE key = 'schema_version'");
       ensureSchema(state.storage);
       const counts = JSON.parse(state.storage.sql.exec<{ counts: string }>("SELECT counts FROM counters").one().counts);

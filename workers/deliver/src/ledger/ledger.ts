@@ -43,6 +43,7 @@ import {
   waitSeconds,
 } from "./requests.ts";
 import { type Exec, ensureSchema, type NoteRow, RANK } from "./schema.ts";
+import { type NoteTimeline, timelineOf } from "./timeline.ts";
 import type {
   BehindRecord,
   ClaimDecision,
@@ -405,6 +406,16 @@ export class DeliveryLedger extends DurableObject<Env> {
         this.exec<{ n: number }>("SELECT count(*) AS n FROM requests WHERE lease_until <= ?", this.now()).rows[0]?.n ??
         0;
       return { ...readCounts(this.exec), unanswered, usage };
+    });
+  }
+
+  /** One note's steps for the ops console (timeline.ts): never its frame's nonce or ciphertext. */
+  timeline(id: string): NoteTimeline | null {
+    return this.call("timeline", () => {
+      const row = noteOf(this.exec, id);
+      if (row === null) return null;
+      const decoded = row.frame === null ? null : decodeFrame(new Uint8Array(row.frame));
+      return timelineOf(row, decoded?.ok ? decoded.frame.recipient : null);
     });
   }
 

@@ -19,6 +19,7 @@ import {
 import { DELIVERY_ERRORS } from "../queue/outcomes.ts";
 import { COUNTED_COLUMNS, type Counted, countChange } from "./counters.ts";
 import { DEAD_LETTER_TTL_MS, type Exec, type NoteRow, RANK, ROW_TTL_MS } from "./schema.ts";
+import { appendStep, stepOf } from "./timeline.ts";
 
 /** Why the note failed, as its status record and its dead letter say it. */
 interface Failure {
@@ -95,7 +96,7 @@ export function moveNote(exec: Exec, id: string, row: NoteRow | null, move: Move
       `ledger: note ${id} cannot move from ${from.state} to ${move.to === "event" ? move.state : move.to}`,
     );
   }
-  const next = nextRow(from, move, now);
+  const next = { ...nextRow(from, move, now), timeline: appendStep(from.timeline, stepOf(move)) };
   writeRow(exec, next, row === null || next.expires_at !== row.expires_at);
   countChange(row, next);
   return next;
@@ -149,6 +150,7 @@ function blankRow(id: string, now: number): NoteRow {
     replayed_at: null,
     replay_token: null,
     event_id: null,
+    timeline: null,
     expires_at: now + ROW_TTL_MS,
   };
 }
@@ -315,6 +317,7 @@ const COLUMNS = [
   "replayed_at",
   "replay_token",
   "event_id",
+  "timeline",
   "expires_at",
 ] as const satisfies readonly (keyof NoteRow)[];
 

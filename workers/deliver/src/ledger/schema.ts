@@ -8,7 +8,7 @@
 import { DEAD_LETTER_TTL_SECONDS, type NoteState } from "@notepipe/pipeline";
 
 /** Bumped with every change to the tables below; each step from the one before is in {@link MIGRATIONS}. */
-export const CURRENT_SCHEMA_VERSION = 4;
+export const CURRENT_SCHEMA_VERSION = 5;
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -68,6 +68,8 @@ export interface NoteRow extends Record<string, SqlStorageValue> {
   replayed_at: number | null;
   replay_token: number | null;
   event_id: string | null;
+  /** The note's steps for the ops console (timeline.ts), written with each move. */
+  timeline: string | null;
   expires_at: number;
 }
 
@@ -152,8 +154,11 @@ const EXPIRY_INDEX = "CREATE INDEX notes_expiry ON notes(expires_at);";
 /** What `stats` answers, kept by every call that changes a note (counters.ts): one row, a JSON object. */
 const COUNTERS_TABLE = "CREATE TABLE counters (id INTEGER PRIMARY KEY CHECK (id = 0), counts TEXT NOT NULL);";
 
+/** A note's steps for the ops console (timeline.ts): a column of the row, so no row more is written. */
+const TIMELINE_COLUMN = "ALTER TABLE notes ADD COLUMN timeline TEXT;";
+
 /** Today's tables, for an object that has none yet. */
-const CURRENT_TABLES = `${NOTES_TABLE}${EXPIRY_INDEX}${REQUESTS_TABLE}${COUNTERS_TABLE}
+const CURRENT_TABLES = `${NOTES_TABLE}${TIMELINE_COLUMN}${EXPIRY_INDEX}${REQUESTS_TABLE}${COUNTERS_TABLE}
 INSERT INTO counters (id, counts) VALUES (0, '{}');`;
 
 /** ISO 8601 in a version 1 record, as ms (NULL stays NULL). */
@@ -173,6 +178,7 @@ const msOf = (path: string) => `CAST(round(unixepoch(json_extract(record, '${pat
  * Version 3 indexes the rows by expiry, for prune, which then needs no note of when it last ran;
  * existing rows keep the expiry they have. Version 4 keeps `stats`'s counts in `counters`,
  * counted once from the table as it is (the one scan it will ever need), as counters.ts counts.
+ * Version 5 adds each note's `timeline` (timeline.ts); rows written before it have none.
  */
 const MIGRATIONS: Record<number, string> = {
   2: `
@@ -204,6 +210,7 @@ INSERT INTO counters (id, counts) SELECT 0, json_group_object(name, n) FROM (
   UNION ALL SELECT 'behind', count(*) FROM notes WHERE kv_version < version
 );
 `,
+  5: TIMELINE_COLUMN,
 };
 
 /**
