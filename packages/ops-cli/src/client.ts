@@ -13,6 +13,8 @@ import type {
   OpsStats,
   ReplayAnswer,
   ReplayRequest,
+  RevokeTokensRequest,
+  TokensRevoked,
 } from "@notepipe/pipeline";
 import { CliError } from "./errors.ts";
 
@@ -116,6 +118,12 @@ export class OpsClient {
 
   stats(): Promise<OpsStats> {
     return this.#call("GET", "/ops/stats");
+  }
+
+  /** Refuses the address's client tokens issued until now (ingest applies it within `appliesWithinSeconds`). */
+  revokeTokens(to: string): Promise<TokensRevoked> {
+    const body: RevokeTokensRequest = { to };
+    return this.#call("POST", "/ops/tokens/revoke", body);
   }
 
   async #call<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -11,8 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
+import { notBeforeKey } from "@notepipe/pipeline";
 import { parseTokenSecrets, readClientToken, verifyClientToken } from "@notepipe/token";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parseSince } from "../src/commands/dlq.ts";
 import { EXIT_CODES } from "../src/errors.ts";
 import { type CliIo, run } from "../src/program.ts";
@@ -374,5 +375,50 @@ describe("ops token and ops webhook-secret", () => {
     expect(a.stdout).toMatch(/^whsec_[A-Za-z0-9+/]{32}\n$/);
     expect(Buffer.from(a.stdout.trim().slice(6), "base64")).toHaveLength(24);
     expect(a.stdout).not.toBe(b.stdout);
+  });
+});
+
+describe("ops token revoke", () => {
+  let worker: DeliverWorker;
+  beforeAll(async () => {
+    worker = await startDeliverWorker();
+  });
+  afterAll(async () => {
+    await worker.close();
+  });
+
+  it("sets the address's not-before through the ops API and says when ingest applies it", async () => {
+    sent = [];
+    const before = Math.floor(Date.now() / 1000);
+    const env = { NOTEPIPE_OPS_URL: worker.url, NOTEPIPE_OPS_TOKEN: OPS_TOKEN };
+
+    const { code, stdout, stderr } = await ops(["token", "revoke", "Ada@Example.com"], env);
+
+    expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+    expect(sent).toEqual([{ request: "POST /ops/tokens/revoke", body: { to: "Ada@Example.com" } }]);
+    const notBefore = Number(await worker.statusValue(await notBeforeKey("ada@example.com")));
+    expect(notBefore).toBeGreaterThan(before);
+    expect(stdout).toBe(
+      `revoked: ada@example.com's tokens issued before ${new Date(notBefore * 1000).toISOString()} are refused within 90 s\n`,
+    );
+    const json = await ops(["--json", "token", "revoke", "ada@example.com"], env);
+    expect(JSON.parse(json.stdout)).toMatchObject({ to: "ada@example.com", appliesWithinSeconds: 90 });
+  });
+
+  it("refuses an address notepipe does not send to before asking, and a wrong ops token", async () => {
+    sent = [];
+    const env = { NOTEPIPE_OPS_URL: worker.url, NOTEPIPE_OPS_TOKEN: OPS_TOKEN };
+    const bad = await ops(["token", "revoke", "not an address"], env);
+    expect(bad).toEqual({
+      code: EXIT_CODES.usage,
+      stdout: "",
+      stderr: 'ops: "not an address" is not an address notepipe sends to.\n',
+    });
+    expect(sent).toEqual([]);
+    const refused = await ops(["token", "revoke", "ada@example.com"], {
+      ...env,
+      NOTEPIPE_OPS_TOKEN: "not-the-ops-token-0123456789",
+    });
+    expect(refused.code).toBe(EXIT_CODES.refused);
   });
 });

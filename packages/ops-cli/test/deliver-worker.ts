@@ -109,6 +109,8 @@ export interface DeliverWorker {
   fileDeadLetters(recipients: string[]): Promise<string[]>;
   /** Waits until the ledger counts `count` notes as sent (a replay's notes, once deliver sent them). */
   sentCount(count: number): Promise<void>;
+  /** What deliver's STATUS namespace holds under `key` (what ingest would read). */
+  statusValue(key: string): Promise<string | null>;
   close(): Promise<void>;
 }
 
@@ -236,6 +238,7 @@ export async function startDeliverWorker(): Promise<DeliverWorker> {
       return ids;
     },
     sentCount: (count) => until(`sending ${count} note(s)`, async () => ((await stats()).states.sent ?? 0) >= count),
+    statusValue: async (key) => (await miniflare.getKVNamespace("STATUS", "deliver")).get(key),
     async close() {
       await miniflare.dispose();
       await resend.close();

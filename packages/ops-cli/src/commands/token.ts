@@ -1,6 +1,8 @@
 /**
  * `pnpm ops token <email>`: a client token for that recipient, signed with `TOKEN_SECRETS` from
  * the environment (the JSON the ingest Worker reads), else the local stack's `.dev.vars`.
+ * `pnpm ops token revoke <email>`: refuses that recipient's tokens issued until now, through the
+ * ops API (POST /ops/tokens/revoke).
  */
 
 import { isValidRecipient } from "@notepipe/frame";
@@ -10,7 +12,7 @@ import { CliError } from "../errors.ts";
 import type { CommandContext } from "../program.ts";
 
 export function addTokenCommand(program: Command, context: CommandContext): void {
-  program
+  const token = program
     .command("token")
     .description("a client token for one recipient (env TOKEN_SECRETS, else the dev secrets)")
     .argument("<email>", "the recipient the token may send to")
@@ -34,5 +36,17 @@ export function addTokenCommand(program: Command, context: CommandContext): void
       if (!secrets.has(kid))
         throw new CliError("usage", `TOKEN_SECRETS has no kid "${kid}" (it has ${kids.join(", ")}).`);
       context.print(await signClientToken(secrets, kid, email));
+    });
+  token
+    .command("revoke")
+    .description("refuse every client token of one recipient issued until now; its app enrols again")
+    .argument("<email>", "the recipient whose tokens to revoke")
+    .action(async (email: string, _options: unknown, command: Command) => {
+      if (!isValidRecipient(email)) throw new CliError("usage", `"${email}" is not an address notepipe sends to.`);
+      const revoked = await context.client(command).revokeTokens(email);
+      if (context.options(command).json) return context.print(JSON.stringify(revoked, null, 2));
+      context.print(
+        `revoked: ${revoked.to}'s tokens issued before ${revoked.notBefore} are refused within ${revoked.appliesWithinSeconds} s`,
+      );
     });
 }
