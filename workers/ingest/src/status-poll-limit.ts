@@ -1,9 +1,13 @@
 /**
  * The status routes' rate limit, counted in what a poll costs: one KV read per distinct id (a
  * 100-id POST reads 100 keys, a GET one), so a poll of n ids spends n of its client's allowance.
- * The Rate Limiting binding counts 1 per `limit()` call
- * (https://developers.cloudflare.com/workers/runtime-apis/bindings/rate-limit/), so n ids are n
- * calls on the same key, made together; a poll goes through only if every one of them does.
+ * One `limit({ key, delta: n })` per limiter per poll: the binding adds `delta` to the key's count
+ * and lets the call through while the count is below the limit, even when `delta` takes it past
+ * (RateLimitOptions in worker-configuration.d.ts, the runtime's own types;
+ * https://developers.cloudflare.com/workers/runtime-apis/bindings/rate-limit/). So a poll costs two
+ * calls whatever its size (one call per id would cost a 100-id poll 231 ms of CPU under the local
+ * workerd, docs/BENCHMARKS.md), and a window counts at most limit − 1 + 100 ids (MAX_STATUS_IDS):
+ * wrangler.ingest.toml sets each limit with those 99 ids of slack in mind.
  *
  * Every poll spends, in this order:
  * 1. its address's ceiling (STATUS_ADDRESS_LIMITER), whatever the poll carries: `CF-Connecting-IP`,
@@ -35,9 +39,10 @@ export const TOKEN_ADDRESS_HEADER = "notepipe-to";
 
 /**
  * Spends `ids` of the poll's allowances (the distinct ids whose records it will read); throws 429
- * `rate_limited` with `Retry-After` once either is used up, 503 `rate_limiter_unavailable` if a
- * limiter cannot be asked (closed, as on POST /v1/notes: an unlimited client is what the limit
- * exists to prevent). Call it after the request is read and before KV is.
+ * `rate_limited` with `Retry-After` once either is used up (a poll asked while some is left goes
+ * through and spends all its ids), 503 `rate_limiter_unavailable` if a limiter cannot be asked
+ * (closed, as on POST /v1/notes: an unlimited client is what the limit exists to prevent). Call it
+ * after the request is read and before KV is.
  *
  * @example
  * await limitStatusPoll(c, new Set(ids).size);
@@ -67,16 +72,16 @@ async function verifiedToken(c: Context<IngestEnv>): Promise<string | undefined>
   return verdict.ok ? token : undefined;
 }
 
-async function spend(limiter: RateLimit, name: string, key: string, count: number): Promise<void> {
-  let outcomes: RateLimitOutcome[];
+async function spend(limiter: RateLimit, name: string, key: string, ids: number): Promise<void> {
+  let outcome: RateLimitOutcome;
   try {
-    outcomes = await Promise.all(Array.from({ length: count }, () => limiter.limit({ key })));
+    outcome = await limiter.limit({ key, delta: ids });
   } catch (cause) {
     // The error's name only: its message could quote the key, which may be the client's token.
     console.error(`ingest: ${name}.limit failed: ${cause instanceof Error ? cause.name : typeof cause}`);
     throw new ApiError("rate_limiter_unavailable", { headers: { "retry-after": "10" }, cause });
   }
-  if (!outcomes.every((outcome) => outcome.success)) {
+  if (!outcome.success) {
     throw new ApiError("rate_limited", {
       message: "Too many status polls from this client; retry after the Retry-After seconds.",
       headers: { "retry-after": RETRY_AFTER_SECONDS },
