@@ -25,6 +25,12 @@ const program = new Command("pnpm dev")
     port,
     DEFAULT_PROVIDER_PORT,
   )
+  .option(
+    "--providers <names>",
+    "run one local provider per name, in failover order, on the provider port and the next ones " +
+      "(resend,postmark: 8788 and 8789), and give deliver the list (MAIL_PROVIDERS)",
+    (value: string) => value.split(",").map((name) => name.trim()),
+  )
   .option("--fast-retries", "retry in seconds, not hours, so that a note dead-letters within a minute (ops drills)")
   .option(
     "--mail-api-url <url>",
@@ -38,11 +44,14 @@ const options = program.opts<{
   providerPort: number;
   fastRetries?: boolean;
   mailApiUrl?: string;
+  providers?: string[];
 }>();
 // Asking for the provider on a port of your choice means sending to it, whatever .dev.vars names.
 const mailApiUrl =
   options.mailApiUrl ??
-  (program.getOptionValueSource("providerPort") === "cli" ? `http://127.0.0.1:${options.providerPort}` : undefined);
+  (program.getOptionValueSource("providerPort") === "cli" && options.providers === undefined
+    ? `http://127.0.0.1:${options.providerPort}`
+    : undefined);
 
 /** With wrangler.deliver.toml's max_retries = 10: 11 deliveries about 3 s apart, then the dead-letter queue. */
 const FAST_RETRY_VARS = { RETRY_BASE_SECONDS: "1", RETRY_MAX_SECONDS: "2", PIPELINE_RETRY_SECONDS: "1" };
@@ -68,6 +77,7 @@ try {
     wranglerOutput: "inherit",
     deliveryWebhooks: true,
     ...(mailApiUrl === undefined ? {} : { mailApiUrl }),
+    ...(options.providers === undefined ? {} : { providers: options.providers.map((name) => ({ name })) }),
     ...(options.fastRetries ? { deliverVars: FAST_RETRY_VARS } : {}),
   });
 } catch (error) {
@@ -82,14 +92,17 @@ if (stack.configs.deliver !== join(ROOT, "wrangler.deliver.toml")) {
 console.log(
   stack.provider === null
     ? `dev: deliver sends to ${stack.mailApiUrl} (not the local provider, which is not started)`
-    : `dev: deliver sends to the local provider at ${stack.mailApiUrl}`,
+    : stack.providers.length > 1
+      ? `dev: deliver sends to the local providers, in this order: ${stack.providers.map(({ url, state }) => `${state.name} at ${url}`).join(", ")}`
+      : `dev: deliver sends to the local provider at ${stack.mailApiUrl}`,
 );
-const inbox =
-  stack.providerUrl === null
-    ? ""
-    : `
-  mail inbox       ${stack.providerUrl}/        (JSON: ${stack.providerUrl}/inbox)
-  provider faults  ${stack.providerUrl}/_control/faults`;
+const inbox = stack.providers
+  .map(
+    ({ url, state }) => `
+  mail inbox       ${url}/        (JSON: ${url}/inbox)${stack.providers.length > 1 ? `   ${state.name}` : ""}
+  provider faults  ${url}/_control/faults`,
+  )
+  .join("");
 console.log(`
   ingest           ${stack.ingestUrl}   POST /v1/notes, GET /v1/notes/:id${inbox}
   ops API          ${stack.ingestUrl}/ops/…   pnpm ops stats, pnpm ops dlq list

@@ -5,6 +5,7 @@
  */
 
 export { devVarsLine, ensureDevVars, exampleDevVars, firstOpsToken, ROOT, readDevVars } from "./dev-vars.ts";
+export { type PlannedProvider, planProviders, providerVars, type StackProvider } from "./providers.ts";
 export {
   DEFAULT_INGEST_PORT,
   devTokenSecretsJson,

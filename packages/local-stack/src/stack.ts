@@ -28,6 +28,13 @@ import {
 import { DEV_ENROLL_SECRETS, DEV_TOKEN_SECRETS } from "@notepipe/token";
 import { devVarsLine, ensureDevVars, exampleDevVars, ROOT, readDevVars } from "./dev-vars.ts";
 import { isHttpUrl, isLocalProviderUrl } from "./mail-target.ts";
+import {
+  declareProviderSettings,
+  type PlannedProvider,
+  planProviders,
+  providerVars,
+  type StackProvider,
+} from "./providers.ts";
 
 export const DEFAULT_INGEST_PORT = 8787;
 const CONFIGS = { ingest: "wrangler.ingest.toml", deliver: "wrangler.deliver.toml" } as const;
@@ -75,6 +82,12 @@ export interface StackOptions {
   /** Rate limit, faults, … for the local provider. Its API key is the deliver Worker's `MAIL_API_KEY`. */
   provider?: Omit<LocalProviderOptions, "apiKeys">;
   /**
+   * Several local providers, in failover order (a primary, then its secondaries), each an account of
+   * its own, and deliver given the list (`MAIL_PROVIDERS` and each one's settings: providers.ts).
+   * `provider` is the base options of each. Not with `mailApiUrl`. Default: one provider, as above.
+   */
+  providers?: readonly StackProvider[];
+  /**
    * A throwaway stack: it runs with the secrets of `.dev.vars.example`, and its configs, `.dev.vars`
    * and KV/queue state live in `.wrangler/stacks/<port>/`, removed by `stop()`. Default false:
    * `pnpm dev` reads (or creates) `.dev.vars` and keeps its state in `.wrangler/state`.
@@ -100,6 +113,8 @@ export interface Stack {
   /** The local provider, or null when deliver sends elsewhere (then it is not started). */
   providerUrl: string | null;
   provider: RunningLocalProvider | null;
+  /** Every local provider started, in failover order (`provider` is the first); empty when deliver sends elsewhere. */
+  providers: RunningLocalProvider[];
   /** The `TOKEN_SECRETS` ingest runs with, to sign client tokens. */
   tokenSecrets: string;
   /** The `OPS_TOKENS` deliver runs with (a JSON array or a list), for `pnpm ops --token`. */
@@ -171,7 +186,10 @@ function writeStackConfigs(
       return `main = ${JSON.stringify(join(ROOT, main))}`;
     });
     if (rewritten === source) throw new StackError(`${CONFIGS[name]} has no main = "…" line to rewrite.`);
-    writeFileSync(paths[name], name === "ingest" ? withLimits(rewritten, ingestLimits) : rewritten);
+    writeFileSync(
+      paths[name],
+      name === "ingest" ? withLimits(rewritten, ingestLimits) : declareProviderSettings(rewritten, vars),
+    );
   }
   const lines = Object.entries(vars).map(([name, value]) => devVarsLine(name, value));
   writeFileSync(join(dir, ".dev.vars"), `${lines.join("\n")}\n`, { mode: 0o600 });
@@ -259,7 +277,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const devVars: Record<string, string | undefined> = ephemeral ? exampleDevVars() : readDevVars();
   // Where deliver sends: the caller's choice, else .dev.vars (which a throwaway stack does not read).
   const providerPort = options.providerPort ?? DEFAULT_PROVIDER_PORT;
-  const mailApiUrl = options.mailApiUrl ?? (ephemeral ? undefined : devVars.MAIL_API_URL);
+  if (options.providers !== undefined && options.mailApiUrl !== undefined) {
+    throw new StackError("A stack with providers sends to them: mailApiUrl cannot be set as well.");
+  }
+  // A list of providers is the local ones, whatever .dev.vars names.
+  const mailApiUrl =
+    options.providers !== undefined
+      ? undefined
+      : (options.mailApiUrl ?? (ephemeral ? undefined : devVars.MAIL_API_URL));
   const elsewhere =
     mailApiUrl !== undefined && mailApiUrl !== "" && !isLocalProviderUrl(mailApiUrl, providerPort) ? mailApiUrl : null;
   if (elsewhere !== null && !isHttpUrl(elsewhere)) {
@@ -269,38 +294,60 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const tokenSecrets = devVars.TOKEN_SECRETS ?? DEV_TOKEN_SECRETS;
   const ingestUrl = `http://127.0.0.1:${ingestPort}`;
 
-  let provider: RunningLocalProvider | null = null;
+  let planned: PlannedProvider[] | null = null;
   try {
-    if (elsewhere === null)
-      provider = await startLocalProvider({
-        ...options.provider,
-        apiKeys: [mailApiKey],
-        port: providerPort,
-        // Delivery events go to ingest, which forwards /webhooks/* to deliver; until wrangler is up
-        // they are retried like any event the receiver did not take.
-        ...(options.deliveryWebhooks
-          ? {
-              webhooks: {
-                resendUrl: `${ingestUrl}/webhooks/resend`,
-                resendSecret: devVars.RESEND_WEBHOOK_SECRET,
-                postmarkUrl: `${ingestUrl}/webhooks/postmark`,
-                postmarkCredentials: devVars.POSTMARK_WEBHOOK_CREDENTIALS,
-                ...options.provider?.webhooks,
-              },
-            }
-          : {}),
-      });
+    if (options.providers !== undefined) planned = planProviders(options.providers, providerPort, mailApiKey);
   } catch (error) {
-    throw new StackError(`The local provider cannot listen on port ${providerPort}: ${(error as Error).message}`);
+    throw new StackError((error as Error).message);
   }
+  const starts = planned ?? [{ name: undefined, port: providerPort, apiKey: mailApiKey, options: {} }];
+  const providers: RunningLocalProvider[] = [];
+  for (const start of elsewhere === null ? starts : []) {
+    try {
+      providers.push(
+        await startLocalProvider({
+          ...options.provider,
+          ...start.options,
+          ...(start.name === undefined ? {} : { name: start.name }),
+          apiKeys: [start.apiKey],
+          port: start.port,
+          // Delivery events go to ingest, which forwards /webhooks/* to deliver; until wrangler is up
+          // they are retried like any event the receiver did not take.
+          ...(options.deliveryWebhooks
+            ? {
+                webhooks: {
+                  resendUrl: `${ingestUrl}/webhooks/resend`,
+                  resendSecret: devVars.RESEND_WEBHOOK_SECRET,
+                  postmarkUrl: `${ingestUrl}/webhooks/postmark`,
+                  postmarkCredentials: devVars.POSTMARK_WEBHOOK_CREDENTIALS,
+                  ...options.provider?.webhooks,
+                },
+              }
+            : {}),
+        }),
+      );
+    } catch (error) {
+      await Promise.all(providers.map((started) => started.close()));
+      throw new StackError(`The local provider cannot listen on port ${start.port}: ${(error as Error).message}`);
+    }
+  }
+  const provider = providers[0] ?? null;
 
   const deliverVars = options.deliverVars ?? {};
+  const listVars =
+    planned === null
+      ? {}
+      : providerVars(
+          planned,
+          providers.map(({ url }) => url),
+        );
   const stackDir = join(ROOT, ".wrangler", "stacks", String(ingestPort));
   const target = provider?.url ?? (elsewhere as string);
   const ingestLimits = options.ingestLimits ?? (ephemeral ? THROWAWAY_INGEST_LIMITS : {});
   const usesCopies =
     ephemeral ||
     devVars.MAIL_API_URL !== target ||
+    planned !== null ||
     Object.keys(deliverVars).length > 0 ||
     Object.keys(ingestLimits).length > 0;
   let configs: { ingest: string; deliver: string } = {
@@ -321,6 +368,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         MAIL_API_KEY: mailApiKey,
         MAIL_API_URL: target,
         ...Object.fromEntries(opsSecrets),
+        ...listVars,
         ...deliverVars,
       },
       ingestLimits,
@@ -376,10 +424,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       killGroup(child, "SIGKILL");
       process.off("exit", killOnExit);
       if (child.connected) child.disconnect();
-      // A test of a provider outage may have closed it already (`stack.provider.close()`).
-      await provider?.close().catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== "ERR_SERVER_NOT_RUNNING") throw error;
-      });
+      // A test of a provider outage may have closed one already (`stack.provider.close()`).
+      await Promise.all(
+        providers.map((started) =>
+          started.close().catch((error: NodeJS.ErrnoException) => {
+            if (error.code !== "ERR_SERVER_NOT_RUNNING") throw error;
+          }),
+        ),
+      );
       if (ephemeral) rmSync(stackDir, { recursive: true, force: true });
     })();
     return stopping;
@@ -404,6 +456,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     mailApiUrl: target,
     providerUrl: provider?.url ?? null,
     provider,
+    providers,
     tokenSecrets,
     opsTokens: devVars.OPS_TOKENS ?? "",
     configs,
