@@ -52,6 +52,10 @@ export const INGEST_ERRORS = {
   enrollment_closed: [403, "This service does not enrol this address; ask its operator for a client token."],
   // ENROLLMENT = "domains" and an address elsewhere: its own code, so an app can say which address to use.
   domain_not_allowed: [403, "This service enrols addresses at its operator's domains only."],
+  // TURNSTILE_SECRET_KEY set: POST /v1/tokens/code needs a Turnstile token siteverify accepts.
+  turnstile_required: [400, "Send the Turnstile widget's token in the CF-Turnstile-Response header."],
+  turnstile_failed: [403, "The Turnstile token did not verify (wrong, expired or used); solve the challenge again."],
+  turnstile_unavailable: [503, "The Turnstile token could not be verified; retry after the Retry-After seconds."],
 } as const satisfies ErrorTable;
 
 export type IngestErrorCode = keyof typeof INGEST_ERRORS;

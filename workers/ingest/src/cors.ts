@@ -18,8 +18,9 @@ const PREFLIGHT_INIT: ResponseInit = {
     "access-control-allow-methods": "GET, HEAD, POST",
     // By name: the "*" wildcard never covers Authorization. Both POST routes are preflighted,
     // since neither Authorization nor an octet-stream or JSON Content-Type is CORS-safelisted.
-    // Notepipe-To names a status poll's token's address (src/status-poll-limit.ts).
-    "access-control-allow-headers": "authorization, content-type, notepipe-to",
+    // Notepipe-To names a status poll's token's address (src/status-poll-limit.ts);
+    // CF-Turnstile-Response carries a sign-up page's Turnstile token (src/enrollment/turnstile.ts).
+    "access-control-allow-headers": "authorization, content-type, notepipe-to, cf-turnstile-response",
     "access-control-max-age": "86400",
   },
 };

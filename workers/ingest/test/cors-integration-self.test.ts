@@ -30,7 +30,9 @@ describe("a preflight", () => {
       expect(response.status).toBe(204);
       expectCors(response);
       expect(response.headers.get("access-control-allow-methods")).toBe("GET, HEAD, POST");
-      expect(response.headers.get("access-control-allow-headers")).toBe("authorization, content-type, notepipe-to");
+      expect(response.headers.get("access-control-allow-headers")).toBe(
+        "authorization, content-type, notepipe-to, cf-turnstile-response",
+      );
       expect(response.headers.get("access-control-max-age")).toBe("86400");
       expect(await response.text()).toBe("");
     },

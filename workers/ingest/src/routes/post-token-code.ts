@@ -7,6 +7,7 @@
  *   1. 415 / 413 / 400 body (src/enrollment/enroll-request.ts)   at most 1 KiB read
  *   2. 403 enrollment_closed / domain_not_allowed               the operator's vars
  *   3. 429 per client address, 10 a minute over both routes     Rate Limiting binding
+ *      400 / 403 / 503 Turnstile, when TURNSTILE_SECRET_KEY is set  one siteverify subrequest
  *   4. 429 per address, 3 codes an hour, 10 a day              its EnrollmentGuard stores the code's MAC
  *   5. 503 queue send                                           one message on `notes`; on failure the
  *                                                               guard withdraws the code (a 2nd DO request)
@@ -20,6 +21,7 @@ import { CORS_HEADERS } from "../cors.ts";
 import { limitEnrollClient, readEnrollRequest } from "../enrollment/enroll-request.ts";
 import { issueCode, withdrawCode } from "../enrollment/guard.ts";
 import { assertMayEnrol } from "../enrollment/policy.ts";
+import { assertTurnstilePassed } from "../enrollment/turnstile.ts";
 import { ApiError } from "../errors.ts";
 import type { IngestEnv } from "../index.ts";
 
@@ -31,6 +33,7 @@ export async function postTokenCode(c: Context<IngestEnv>): Promise<Response> {
   const { to } = await readEnrollRequest(request, CodeRequest, '{"to": "<address>"}');
   assertMayEnrol(c.env, to);
   await limitEnrollClient(request, c.env);
+  await assertTurnstilePassed(request, c.env);
 
   const code = makeEnrollmentCode();
   // The first kid signs; a code's kid is stored beside its MAC, so removing a kid retires its codes.
