@@ -85,10 +85,31 @@ export interface OpsStats {
   behind: number;
   /** Requests whose answer never came, waiting to be sent again under the same key. */
   unanswered: number;
+  /** Each mail provider's circuit (failover), once deliver routed a batch through it. */
+  circuits?: CircuitStat[];
   /** Always true: the ledger counts everything. Kept for callers of the older, bounded count. */
   complete: true;
   /** What the ledger was billed for since it started, and the KV writes it learned of. */
   usage: LedgerUsage;
+}
+
+/**
+ * One provider's circuit: `closed` takes batches; `open` (after a pipeline-level failure, or
+ * several transient ones in a row) sends new batches to the next listed provider until `probeAt`;
+ * `half_open` while one batch probes it. `routed`: new batches go to it now; `switches`: how often
+ * they switched to it.
+ */
+export interface CircuitStat {
+  provider: string;
+  state: "closed" | "open" | "half_open";
+  routed: boolean;
+  switches: number;
+  /** The failure code that opened it. */
+  reason?: string;
+  /** ISO 8601, while not closed. */
+  openedAt?: string;
+  /** ISO 8601, while open: when one batch probes it. */
+  probeAt?: string;
 }
 
 /**

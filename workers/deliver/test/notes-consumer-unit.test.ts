@@ -580,7 +580,8 @@ describe("a pipeline-level failure", () => {
     expect(requests).toHaveLength(0);
     expect(result.retryMessages).toEqual([{ msgId: message.id, delaySeconds: 3600 }]);
     expect(await ledgerNote(note.id)).toBeNull();
-    expect(String(logged.mock.calls[0]?.[0])).toContain('MAIL_PROVIDER must be "resend" or "postmark"');
+    expect(String(logged.mock.calls[0]?.[0])).toContain('MAIL_PROVIDERS (or MAIL_PROVIDER) must list "resend"');
+    expect(String(logged.mock.calls[0]?.[0])).toContain('it names "sendgrid"');
   });
 });
 

@@ -14,6 +14,7 @@ import { DurableObject } from "cloudflare:workers";
 import { decodeFrame } from "@notepipe/frame";
 import { type DeliveryErrorCode, type LedgerUsage, type NoteState, STATUS_TTL_SECONDS } from "@notepipe/pipeline";
 import { DELIVERY_ERRORS } from "../queue/outcomes.ts";
+import { circuitStats, Router, settleCircuits } from "./circuits.ts";
 import { beginCounting, readCounts, writeCounts } from "./counters.ts";
 import { meterFor, plainExec, unmetered } from "./metering.ts";
 import {
@@ -82,6 +83,8 @@ interface RequestSettling {
   dissolve: boolean;
   /** Its `maybe_sent` was set in this call already. */
   marked?: boolean;
+  /** The provider it went to, for its circuit (circuits.ts). */
+  provider: string | null;
 }
 
 export class DeliveryLedger extends DurableObject<Env> {
@@ -132,11 +135,13 @@ export class DeliveryLedger extends DurableObject<Env> {
       const plans = new Map<string, SendPlan | ClaimDecision>();
       const inBatch = new Set(input.notes.map((note) => note.id));
       const fresh: ClaimNote[] = [];
+      const router = input.failover === undefined ? undefined : new Router(this.exec, input.failover, now);
 
       for (const note of input.notes) {
         const row = noteOf(this.exec, note.id);
         if (row?.request_key != null) {
-          const decided = plans.get(row.request_key) ?? planHeld(this.exec, row.request_key, input, inBatch, now);
+          const decided =
+            plans.get(row.request_key) ?? planHeld(this.exec, row.request_key, input, inBatch, now, router);
           plans.set(row.request_key, decided);
           decisions[note.id] = "notes" in decided ? sendDecision(decided.key, row) : this.afterPlan(note.id, decided);
         } else if (row === null || row.state === "queued" || row.state === "retrying") {
@@ -151,11 +156,12 @@ export class DeliveryLedger extends DurableObject<Env> {
       const sends = [...plans.values()].filter((plan): plan is SendPlan => "notes" in plan);
       const until = leaseUntil(input, sends.length + (fresh.length > 0 ? 1 : 0), now);
       if (fresh.length > 0) {
-        sends.push(claimFresh(this.exec, fresh, input, now, until));
+        sends.push(claimFresh(this.exec, fresh, input, now, until, router?.choose() ?? null));
         for (const note of fresh) decisions[note.id] = sendDecision(input.newKey, noteOf(this.exec, note.id));
       }
       for (const note of input.undecodable) decisions[note.id] = this.fileUndecodable(note, now);
       extendLeases(this.exec, sends, input, until);
+      router?.finish(until);
       return { decisions, sends };
     });
   }
@@ -176,7 +182,11 @@ export class DeliveryLedger extends DurableObject<Env> {
         let request = keys.get(outcome.key);
         if (request === undefined) {
           const row = requestOf(this.exec, outcome.key);
-          request = { held: row !== null && row.holder === input.holder, dissolve: false };
+          request = {
+            held: row !== null && row.holder === input.holder,
+            dissolve: false,
+            provider: row?.provider ?? null,
+          };
           keys.set(outcome.key, request);
         }
         const row = noteOf(this.exec, outcome.id);
@@ -187,6 +197,9 @@ export class DeliveryLedger extends DurableObject<Env> {
         }
       }
 
+      if (input.circuit !== undefined) {
+        settleCircuits(this.exec, input.outcomes, (key) => keys.get(key)?.provider ?? null, input.circuit, now);
+      }
       for (const [key, request] of keys) {
         if (request.dissolve) dissolve(this.exec, key);
         if (!dropIfEmpty(this.exec, key) && request.held) letGo(this.exec, key);
@@ -405,7 +418,7 @@ export class DeliveryLedger extends DurableObject<Env> {
       const unanswered =
         this.exec<{ n: number }>("SELECT count(*) AS n FROM requests WHERE lease_until <= ?", this.now()).rows[0]?.n ??
         0;
-      return { ...readCounts(this.exec), unanswered, usage };
+      return { ...readCounts(this.exec), unanswered, circuits: circuitStats(this.exec), usage };
     });
   }
 

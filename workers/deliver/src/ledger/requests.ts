@@ -5,9 +5,10 @@
  */
 
 import { DELIVERY_ERRORS } from "../queue/outcomes.ts";
+import type { Router } from "./circuits.ts";
 import { dropFrame, moveNote, needsFrame, noteOf, releaseNote } from "./notes.ts";
 import type { Exec, RequestRow } from "./schema.ts";
-import type { ClaimDecision, ClaimInput, ClaimNote, SendPlan } from "./types.ts";
+import type { ClaimDecision, ClaimInput, ClaimNote, ProviderChoice, SendPlan } from "./types.ts";
 
 export function requestOf(exec: Exec, key: string): RequestRow | null {
   return exec<RequestRow>("SELECT * FROM requests WHERE key = ?", key).rows[0] ?? null;
@@ -38,6 +39,7 @@ export function planHeld(
   input: ClaimInput,
   inBatch: ReadonlySet<string>,
   now: number,
+  router?: Router,
 ): SendPlan | ClaimDecision {
   const request = requestOf(exec, key);
   if (request === null) {
@@ -51,10 +53,20 @@ export function planHeld(
   }
   const lapsed = request.holder !== null && request.holder !== input.holder;
   const maybeSent = request.maybe_sent === 1 || lapsed;
-  if (maybeSent && input.keyWindowMs > 0 && now - request.created_at >= input.keyWindowMs) {
+  // With failover, the request's own provider and its key window; it goes nowhere else (circuits.ts).
+  const provider = router === undefined ? undefined : router.choiceOf(request.provider ?? router.first());
+  const keyWindowMs = provider?.keyWindowMs ?? input.keyWindowMs;
+  if (router !== undefined && provider === undefined) {
+    // Its provider is no longer listed: nothing may send it again.
     expire(exec, request, now);
     return { kind: "settled", record: null, behind: true, version: 0 };
   }
+  if (maybeSent && keyWindowMs > 0 && now - request.created_at >= keyWindowMs) {
+    expire(exec, request, now);
+    return { kind: "settled", record: null, behind: true, version: 0 };
+  }
+  const admitted = provider === undefined ? undefined : router?.admit(provider.name);
+  if (admitted?.kind === "wait") return admitted;
   // A lease that ran out unanswered: its holder may have sent the request before it died.
   exec(
     "UPDATE requests SET holder = ?, lease_until = ?, maybe_sent = ?, attempts = attempts + 1 WHERE key = ?",
@@ -81,6 +93,7 @@ export function planHeld(
   }
   return {
     key,
+    provider: provider?.name ?? request.provider,
     resend: request.attempts > 0 && maybeSent,
     fromJson: request.from_json,
     subjectJson: request.subject_json,
@@ -95,18 +108,21 @@ export function claimFresh(
   input: ClaimInput,
   now: number,
   leaseUntil: number,
+  provider: ProviderChoice | null = null,
 ): SendPlan {
   const ids = notes.map((note) => note.id).sort();
+  const fromJson = provider?.fromJson ?? input.fromJson;
   exec(
-    `INSERT INTO requests (key, from_json, subject_json, note_ids, created_at, holder, lease_until, attempts)
-     VALUES (?, ?, ?, ?, ?, ?, ?, 1)`,
+    `INSERT INTO requests (key, from_json, subject_json, note_ids, created_at, holder, lease_until, attempts, provider)
+     VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)`,
     input.newKey,
-    input.fromJson,
+    fromJson,
     input.subjectJson,
     JSON.stringify(ids),
     now,
     input.holder,
     leaseUntil,
+    provider?.name ?? null,
   );
   // One row write per note: the Free plan allows 100,000 a day (README.md, "The delivery ledger").
   for (const note of notes) {
@@ -127,8 +143,9 @@ export function claimFresh(
   }
   return {
     key: input.newKey,
+    provider: provider?.name ?? null,
     resend: false,
-    fromJson: input.fromJson,
+    fromJson,
     subjectJson: input.subjectJson,
     notes: ids.map((id) => ({ id })),
   };

@@ -6,9 +6,10 @@
  */
 
 import { DEAD_LETTER_TTL_SECONDS, type NoteState } from "@notepipe/pipeline";
+import { CIRCUITS_TABLE } from "./circuits.ts";
 
 /** Bumped with every change to the tables below; each step from the one before is in {@link MIGRATIONS}. */
-export const CURRENT_SCHEMA_VERSION = 5;
+export const CURRENT_SCHEMA_VERSION = 6;
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -86,6 +87,8 @@ export interface RequestRow extends Record<string, SqlStorageValue> {
   /** An attempt may have reached the provider: only the same request may go out again. */
   maybe_sent: number;
   attempts: number;
+  /** The provider it goes to, every time; null: made before failover (the first listed). */
+  provider: string | null;
 }
 
 /** Runs one statement, read to its end so that its row counts are final. */
@@ -159,7 +162,7 @@ const TIMELINE_COLUMN = "ALTER TABLE notes ADD COLUMN timeline TEXT;";
 
 /** Today's tables, for an object that has none yet. */
 const CURRENT_TABLES = `${NOTES_TABLE}${TIMELINE_COLUMN}${EXPIRY_INDEX}${REQUESTS_TABLE}${COUNTERS_TABLE}
-INSERT INTO counters (id, counts) VALUES (0, '{}');`;
+INSERT INTO counters (id, counts) VALUES (0, '{}');${CIRCUITS_TABLE}`;
 
 /** ISO 8601 in a version 1 record, as ms (NULL stays NULL). */
 const msOf = (path: string) => `CAST(round(unixepoch(json_extract(record, '${path}'), 'subsec') * 1000) AS INTEGER)`;
@@ -179,6 +182,8 @@ const msOf = (path: string) => `CAST(round(unixepoch(json_extract(record, '${pat
  * existing rows keep the expiry they have. Version 4 keeps `stats`'s counts in `counters`,
  * counted once from the table as it is (the one scan it will ever need), as counters.ts counts.
  * Version 5 adds each note's `timeline` (timeline.ts); rows written before it have none.
+ * Version 6 adds the providers' circuits and each request's `provider` (circuits.ts); a request
+ * made before it names none and goes to the first listed provider, as it did.
  */
 const MIGRATIONS: Record<number, string> = {
   2: `
@@ -211,6 +216,7 @@ INSERT INTO counters (id, counts) SELECT 0, json_group_object(name, n) FROM (
 );
 `,
   5: TIMELINE_COLUMN,
+  6: CIRCUITS_TABLE,
 };
 
 /**

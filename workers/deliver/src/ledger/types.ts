@@ -3,7 +3,33 @@
  * whole batches: a batch of 100 notes costs a claim and a settle, not a call per note.
  */
 
-import type { DeadLetter, DeliveryErrorCode, LedgerUsage, ReplaySkip, StatusRecord } from "@notepipe/pipeline";
+import type {
+  DeadLetter,
+  DeliveryErrorCode,
+  LedgerUsage,
+  OpsStats,
+  ReplaySkip,
+  StatusRecord,
+} from "@notepipe/pipeline";
+import type { CircuitSettings } from "../config.ts";
+
+/** One provider's circuit in `GET /ops/stats` (packages/pipeline, ops-api.ts). */
+export type CircuitStat = NonNullable<OpsStats["circuits"]>[number];
+
+/** A listed provider, as the claim needs it: its name, how long it keeps a key, its sender. */
+export interface ProviderChoice {
+  name: string;
+  /** How long the provider keeps a key (Resend: 24 h, less a margin); 0 for a provider without keys. */
+  keyWindowMs: number;
+  /** Its sender, JSON-encoded: a new request to it is built with this one. */
+  fromJson: string;
+}
+
+/** The listed providers in order, and when their circuits open (circuits.ts). */
+export interface Failover {
+  providers: ProviderChoice[];
+  circuit: CircuitSettings;
+}
 
 /** One note of a batch, as the consumer hands it to {@link DeliveryLedgerApi.claim}. */
 export interface ClaimNote {
@@ -42,6 +68,11 @@ export interface ClaimInput {
   leaseMs: number;
   /** How long the provider keeps a key (Resend: 24 h, less a margin); 0 for a provider without keys. */
   keyWindowMs: number;
+  /**
+   * The listed providers: each new request goes to the first whose circuit is closed, and is kept
+   * with its name. Without it, requests name no provider and `fromJson`/`keyWindowMs` apply.
+   */
+  failover?: Failover;
   notes: ClaimNote[];
   undecodable: UndecodableNote[];
 }
@@ -65,6 +96,8 @@ export type ClaimDecision =
 /** One request to make, byte for byte the same on every attempt. */
 export interface SendPlan {
   key: string;
+  /** The provider the request goes to, every time (null or absent: made before failover, the first listed). */
+  provider?: string | null;
   /** An earlier attempt under this key went unanswered: this is that request again. */
   resend: boolean;
   fromJson: string;
@@ -98,6 +131,8 @@ export interface NoteOutcome {
 
 export interface SettleInput {
   holder: string;
+  /** When a provider's circuit opens: given, the answers move the circuits (circuits.ts). */
+  circuit?: CircuitSettings;
   outcomes: NoteOutcome[];
   /** Ids whose status the consumer wrote to KV before this call, as its outcome says. */
   written: string[];
@@ -154,6 +189,8 @@ export interface LedgerStats {
   behind: number;
   /** Requests unanswered and not in flight: their notes wait for a resend. */
   unanswered: number;
+  /** Each provider's circuit, once a claim routed through it. */
+  circuits: CircuitStat[];
   usage: LedgerUsage;
 }
 

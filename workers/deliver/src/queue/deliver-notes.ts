@@ -28,12 +28,13 @@ import type {
 } from "../ledger/types.ts";
 import { MAX_PACE_WAIT_MS } from "../providers/pace.ts";
 import { type OutgoingEmail, sendEmails } from "../providers/provider.ts";
+import { circuitOf, failoverOf, pipelineWaitSeconds, providerOf } from "../providers/routing.ts";
 import { projectToKv, recordsBehind } from "../status/projection.ts";
 import { putStatuses } from "../status/records.ts";
 import { outageDelaySeconds, pipelineDelaySeconds, type RetrySettings, retryDelaySeconds } from "./backoff.ts";
 import { deferToNextInvocation, withinBudget } from "./budget.ts";
 import { type DecodedMessage, decodeMessage } from "./decode-message.ts";
-import { classOf, describe, type FailedOutcome, isAmbiguous, type SendOutcome } from "./outcomes.ts";
+import { classOf, describe, type FailedOutcome, failed, isAmbiguous, type SendOutcome } from "./outcomes.ts";
 import { producerOf } from "./queues.ts";
 
 /**
@@ -106,9 +107,11 @@ async function claimSendSettle(env: Env, config: DeliverConfig, notes: Map<strin
   const holder = crypto.randomUUID();
 
   let claim: ClaimResult;
+  const failover = failoverOf(config, KEY_WINDOW_MS);
   try {
     claim = await callLedger(env, (ledger) =>
       ledger.claim({
+        ...(failover === undefined ? {} : { failover }),
         holder,
         newKey: `notepipe-v2-${crypto.randomUUID()}`,
         fromJson: config.send.fromJson,
@@ -143,7 +146,10 @@ async function claimSendSettle(env: Env, config: DeliverConfig, notes: Map<strin
   let settled: SettleResult = {};
   try {
     if (outcomes.length > 0) {
-      settled = await callLedger(env, (ledger) => ledger.settle({ holder, outcomes, written: [...written] }));
+      const circuit = circuitOf(config);
+      settled = await callLedger(env, (ledger) =>
+        ledger.settle({ holder, outcomes, written: [...written], ...(circuit === undefined ? {} : { circuit }) }),
+      );
     }
   } catch (error) {
     // The provider's answers are lost to the ledger: the requests stay held, and when their lease
@@ -196,25 +202,38 @@ function claimNotes(notes: Map<string, Note>): { notes: ClaimNote[]; undecodable
 }
 
 /**
- * Sends the ledger's requests one after another. After a rate limit or a pipeline-level failure
- * the rest are not sent now: their notes get the same outcome.
+ * Sends the ledger's requests one after another, each to the provider the ledger names for it.
+ * After a rate limit or a pipeline-level failure the rest of that provider's are not sent now:
+ * their notes get the same outcome. Another provider's requests still go.
  */
 async function sendPlans(claim: ClaimResult, notes: Map<string, Note>, config: DeliverConfig): Promise<Sent[]> {
   const sent: Sent[] = [];
-  let halt: FailedOutcome | undefined;
+  const halts = new Map<string, FailedOutcome>();
   for (const plan of claim.sends) {
     const emails = plan.notes.map((entry) => emailOf(entry, notes));
-    const settings = { ...config.send, fromJson: plan.fromJson, subjectJson: plan.subjectJson };
-    const outcomes: SendOutcome[] = halt
-      ? emails.map(() => halt as FailedOutcome)
-      : await sendEmails(config.provider, settings, emails, plan.key);
+    const target = providerOf(config, plan);
+    // The ledger routes only to listed providers (ledger/circuits.ts); a settings change between
+    // its claim and this send leaves the request unsent and held, for the next claim to decide.
+    const halt = target === undefined ? failed("config_invalid") : halts.get(target.provider.name);
+    const outcomes: SendOutcome[] =
+      halt !== undefined || target === undefined
+        ? emails.map(() => halt ?? failed("config_invalid"))
+        : await sendEmails(
+            target.provider,
+            { ...target.send, fromJson: plan.fromJson, subjectJson: plan.subjectJson },
+            emails,
+            plan.key,
+          );
     // Records say when the provider answered: a paced send may have waited for its window.
     const now = Date.now();
-    halt ??= outcomes.find(
+    const stop = outcomes.find(
       (outcome): outcome is FailedOutcome =>
         outcome.kind === "failed" && (outcome.code === "rate_limited" || classOf(outcome.code) === "pipeline"),
     );
-    sent.push({ plan, outcomes: noteOutcomes(plan, outcomes, notes, claim.decisions, config.retry, now) });
+    if (target !== undefined && stop !== undefined && !halts.has(target.provider.name)) {
+      halts.set(target.provider.name, stop);
+    }
+    sent.push({ plan, outcomes: noteOutcomes(plan, outcomes, notes, claim.decisions, config, now) });
   }
   return sent;
 }
@@ -239,9 +258,10 @@ function noteOutcomes(
   outcomes: SendOutcome[],
   notes: Map<string, Note>,
   decisions: Record<string, ClaimDecision>,
-  retry: RetrySettings,
+  config: DeliverConfig,
   now: number,
 ): NoteOutcome[] {
+  const { retry } = config;
   // Notes of the request that are not in this batch count as one delivery.
   const attemptsOf = (id: string) => Math.max(1, notes.get(id)?.attempts ?? 1);
   let attempts = 1;
@@ -279,7 +299,9 @@ function noteOutcomes(
     }
     if (kind !== "pipeline") transientDelay ??= retryDelaySeconds(attempts, retry, retryAfter || null);
     const delay =
-      kind === "pipeline" ? pipelineDelaySeconds(retry, outcome.retryAfterSeconds ?? null) : (transientDelay as number);
+      kind === "pipeline"
+        ? pipelineWaitSeconds(config, attempts, retry, outcome.retryAfterSeconds ?? null)
+        : (transientDelay as number);
     const record: StatusRecord = {
       ...base,
       state: "retrying",
