@@ -13,6 +13,7 @@ import { judgeLedgerTargets, ledgerCallsTable, ledgerDaysTable } from "./ledger-
 import type { LedgerSoakResults } from "./ledger-soak.ts";
 import type { MicroRow } from "./micro.ts";
 import type { PipelineResult } from "./pipeline.ts";
+import type { PollResults } from "./poll-cpu.ts";
 import type { ProfileRun } from "./profile.ts";
 import { median } from "./stats.ts";
 import { CPU_CONFIG_DESCRIPTIONS, CPU_CONFIGS, type CpuConfig } from "./targets.ts";
@@ -48,6 +49,8 @@ export interface BenchResults {
   machine: Machine;
   micro: MicroRow[] | null;
   cpu: CpuResults | null;
+  /** CPU per status poll (bench/poll-cpu.ts); absent in runs from before the part existed. */
+  polls?: PollResults | null;
   profiles: ProfileRun[];
   pipeline: PipelineResult | null;
   bundles: Omit<BundleSize, "outdir">[] | null;
@@ -143,6 +146,25 @@ export function cpuTable(cpu: CpuResults): Table {
       "÷ bare = the median of each run's ratio to the bare run of the same round (paired: drift between rounds cancels); − bare = the difference of the medians.",
       ...CPU_CONFIGS.map((config) => `${config}: ${CPU_CONFIG_DESCRIPTIONS[config]}.`),
       ...failures,
+    ],
+  };
+}
+
+export function pollTable(polls: PollResults): Table {
+  const { requests, warmupRequests, concurrency, runs } = polls.load;
+  return {
+    title: "2b. CPU per status poll inside workerd (POST /v1/notes/status, with the SDK's token)",
+    headers: ["ids", "Worker", "CPU ms/poll", "runs min–max", "wall p50 / p99 ms"],
+    rows: polls.cells.map((c) => [
+      c.ids.toString(),
+      c.config,
+      ms(c.cpuMsPerPoll),
+      `${ms(Math.min(...c.runsCpuMsPerPoll))}–${ms(Math.max(...c.runsCpuMsPerPoll))}`,
+      `${ms(c.p50Ms, 2)} / ${ms(c.p99Ms, 2)}`,
+    ]),
+    notes: [
+      `${requests} polls per run at concurrency ${concurrency}, ${warmupRequests} warm-up polls, median of ${runs} runs; no id has a record (every KV read misses).`,
+      "ingest: STATUS_LIMITER and STATUS_ADDRESS_LIMITER are Miniflare's stand-in of the binding, which runs in the same workerd; ingest-stubbed: both are in-isolate no-ops.",
     ],
   };
 }
@@ -385,6 +407,7 @@ export function tablesOf(results: BenchResults): Table[] {
   return [
     ...(results.micro ? [microTable(results.micro)] : []),
     ...(results.cpu ? [cpuTable(results.cpu)] : []),
+    ...(results.polls ? [pollTable(results.polls)] : []),
     ...(results.pipeline ? [pipelineTable(results.pipeline)] : []),
     ...(results.bundles ? [bundleTable(results.bundles)] : []),
     ...(results.deliver ? [deliverQueueTable(results.deliver), deliverHttpTable(results.deliver)] : []),

@@ -3,6 +3,7 @@
  *
  *   1. micro     the hot path in process (mitata), beside the naive JSON path
  *   2. cpu       CPU per request inside workerd: bare / bindings floor / ingest / naive relay
+ *      polls     CPU per status poll (1 id, 100 ids) inside workerd, rate limiters real and stubbed
  *      profile   CPU profiles of the ingest isolate, when ingest misses 1.10 × bare
  *   3. pipeline  1,000 notes through the local stack, provider at 2 requests/s
  *   4. bundle    both Workers' upload size from `wrangler deploy --dry-run`
@@ -35,6 +36,7 @@ import { deliverChartSvg } from "./deliver-report.ts";
 import { type LedgerSoakLoad, measureLedgerSoak } from "./ledger-soak.ts";
 import { measureMicro } from "./micro.ts";
 import { measurePipeline, type PipelineOptions } from "./pipeline.ts";
+import { measurePolls, type PollLoad, type PollResults } from "./poll-cpu.ts";
 import { type ProfileRun, profileConfig } from "./profile.ts";
 import {
   type BenchResults,
@@ -46,12 +48,12 @@ import {
   renderText,
   tablesOf,
 } from "./report.ts";
-import { sampleNotes } from "./sample-notes.ts";
+import { type SampleNote, sampleNotes } from "./sample-notes.ts";
 import { startUpstreamStub } from "./targets.ts";
 import { type CpuLoad, type CpuResults, cpuCell, measureCpu } from "./workerd-cpu.ts";
 import { CLOCK_TICKS_PER_SECOND, PRECISE_CPU } from "./workerd-process.ts";
 
-const PARTS = ["micro", "cpu", "profile", "deliver", "pipeline", "capacity", "bundle", "ledger"] as const;
+const PARTS = ["micro", "cpu", "polls", "profile", "deliver", "pipeline", "capacity", "bundle", "ledger"] as const;
 type Part = (typeof PARTS)[number];
 
 /** Every note's bytes derive from it; change it and every run measures other (equally sized) notes. */
@@ -59,6 +61,8 @@ const SEED = 0x6e70;
 
 const FULL = {
   cpu: { requests: 1_500, warmupRequests: 500, concurrency: 8, runs: 5 } satisfies CpuLoad,
+  // 20 runs of 300 polls (2 sizes × 2 Workers × 5) at a few ms each: about two minutes with the bundling.
+  polls: { requests: 300, warmupRequests: 100, concurrency: 8, runs: 5 } satisfies PollLoad,
   // The stall window outlasts one deliver retry (RETRY_BASE_SECONDS = 30 in wrangler.deliver.toml), so a
   // batch the provider refused once is still counted; the timeout keeps the whole run under 5 minutes.
   pipeline: {
@@ -84,6 +88,7 @@ const FULL = {
 };
 const QUICK = {
   cpu: { requests: 300, warmupRequests: 100, concurrency: 8, runs: 1 } satisfies CpuLoad,
+  polls: { requests: 100, warmupRequests: 30, concurrency: 8, runs: 1 } satisfies PollLoad,
   pipeline: {
     notes: 200,
     concurrency: 32,
@@ -147,7 +152,7 @@ async function main(): Promise<void> {
   const notes = await sampleNotes(SEED);
   const scratch = mkdtempSync(join(tmpdir(), "notepipe-bench-"));
   try {
-    const needBundles = wants("bundle") || wants("cpu") || wants("profile");
+    const needBundles = wants("bundle") || wants("cpu") || wants("polls") || wants("profile");
     if (needBundles) progress("bundling both Workers with wrangler deploy --dry-run");
     const bundles = needBundles ? await bundleWorkers(repoRoot, join(scratch, "min")) : [];
     const ingestBundle = bundles.find((b) => b.worker === "ingest");
@@ -159,6 +164,7 @@ async function main(): Promise<void> {
 
     const stub = await startUpstreamStub();
     let cpu: CpuResults | null = null;
+    let polls: PollResults | null = null;
     const profiles: ProfileRun[] = [];
     try {
       const setup = {
@@ -168,6 +174,7 @@ async function main(): Promise<void> {
         stubUrl: stub.url,
       };
       if (wants("cpu")) cpu = await measureCpu(setup, notes, load.cpu, progress);
+      if (wants("polls")) polls = await measurePolls(setup, notes[0] as SampleNote, SEED, load.polls, progress);
       if (wants("profile")) {
         // Profile each ingest configuration that misses its target (any, when profile runs without
         // cpu) at the smallest size where it answers: the per-request overhead, not the bytes, is
@@ -207,6 +214,7 @@ async function main(): Promise<void> {
       machine: machine(),
       micro,
       cpu,
+      polls,
       profiles,
       pipeline,
       bundles: wants("bundle") ? bundles.map(({ outdir: _, ...size }) => size) : null,
@@ -260,6 +268,7 @@ function mergedResults(path: string, partial: Omit<BenchResults, "targets">, par
   const replaced: Partial<Record<Part, Partial<Omit<BenchResults, "targets">>>> = {
     micro: { micro: partial.micro },
     cpu: { cpu: partial.cpu },
+    polls: { polls: partial.polls },
     profile: { profiles: partial.profiles },
     deliver: { deliver: partial.deliver },
     pipeline: { pipeline: partial.pipeline },

@@ -23,7 +23,7 @@ export const CPU_CONFIG_DESCRIPTIONS: Record<CpuConfig, string> = {
   contract:
     'bare + one WebCrypto HMAC-SHA256 verify + a 202 {"id"} JSON answer: what any Worker honouring ingest\'s contract pays',
   "ingest-stubbed":
-    "the same ingest bundle with NOTES_QUEUE and TOKEN_LIMITER replaced by in-isolate no-ops: ingest's own code (routing, frame, token, JSON answer) on top of the floor",
+    "the same ingest bundle with its queues and rate limiters replaced by in-isolate no-ops: ingest's own code (routing, frame, token, JSON answer) on top of the floor",
   bindings:
     "bare + ingest's rate-limiter call and queue send, no checks: the floor with Miniflare's bindings, which it simulates in JavaScript inside the same workerd",
   ingest: "the real ingest Worker as wrangler bundles it, with its real (simulated) bindings and token check",
@@ -34,15 +34,17 @@ export const CPU_CONFIG_DESCRIPTIONS: Record<CpuConfig, string> = {
  * Wraps the ingest bundle so that it runs with no-op bindings: what remains is the code notepipe
  * ships. Written next to the bundle, which it imports.
  */
-const STUBBED_BINDINGS_WRAPPER = `// Written by bench/workerd-cpu.ts: the ingest bundle with its Queue and rate limiter as no-ops.
+const STUBBED_BINDINGS_WRAPPER = `// Written by bench/workerd-cpu.ts: the ingest bundle with its Queues and rate limiters as no-ops.
 import ingest from "./index.js";
 const NOTES_QUEUE = { async send() {}, async sendBatch() {} };
 const NOTES_LARGE_QUEUE = NOTES_QUEUE;
 const TOKEN_LIMITER = { async limit() { return { success: true }; } };
+const STATUS_LIMITER = TOKEN_LIMITER;
+const STATUS_ADDRESS_LIMITER = TOKEN_LIMITER;
 let stubbedEnv;
 export default {
   fetch(request, env, ctx) {
-    stubbedEnv ??= { ...env, NOTES_QUEUE, NOTES_LARGE_QUEUE, TOKEN_LIMITER };
+    stubbedEnv ??= { ...env, NOTES_QUEUE, NOTES_LARGE_QUEUE, TOKEN_LIMITER, STATUS_LIMITER, STATUS_ADDRESS_LIMITER };
     return ingest.fetch(request, stubbedEnv, ctx);
   },
 };
