@@ -344,7 +344,11 @@ describe("settings", () => {
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
     const messages: TestMessage[] = makeNotes(2).map((note) => messageOf(note));
 
-    const result = await runQueue("notes", messages, envWith({ MAIL_PROVIDERS: "resend,sendgrid" } as Partial<Env>));
+    const result = await runQueue(
+      "notes",
+      messages,
+      envWith({ MAIL_PROVIDERS: "resend,sendgrid" } as unknown as Partial<Env>),
+    );
 
     expect(seen).toEqual([]);
     expect(sorted(result.retryMessages.map((retry) => retry.msgId))).toEqual(sorted(ids(messages)));
@@ -358,7 +362,7 @@ describe("settings", () => {
     await runQueue(
       "notes",
       makeNotes(1).map((note) => messageOf(note)),
-      envWith({ MAIL_PROVIDERS: "resend,postmark" } as Partial<Env>),
+      envWith({ MAIL_PROVIDERS: "resend,postmark" } as unknown as Partial<Env>),
     );
 
     expect(seen).toEqual([]);

@@ -1,6 +1,6 @@
 /** `pnpm ops stats`: notes per state, dead letters per reason, and how far KV is behind the ledger. */
 
-import { NOTE_STATES } from "@notepipe/pipeline";
+import { NOTE_STATES, type OpsStats } from "@notepipe/pipeline";
 import type { Command } from "commander";
 import type { CommandContext } from "../program.ts";
 
@@ -27,5 +27,24 @@ export function addStatsCommand(program: Command, context: CommandContext): void
       context.print(`  by reason   ${counts(deadLetters.byReason)}`);
       context.print(`KV behind     ${stats.behind} status record(s) the Cron repair has yet to write`);
       context.print(`unanswered    ${stats.unanswered} request(s) waiting to be sent again under their key`);
+      for (const line of circuitLines(stats.circuits ?? [])) context.print(line);
     });
+}
+
+/**
+ * Failover (more than one provider listed): where new batches go, and each provider's circuit.
+ * Nothing with one provider, which keeps no circuit.
+ */
+function circuitLines(circuits: NonNullable<OpsStats["circuits"]>): string[] {
+  if (circuits.length === 0) return [];
+  const routed = circuits.find((circuit) => circuit.routed)?.provider ?? "none yet";
+  const lines = [`providers     new batches go to ${routed}`];
+  for (const circuit of circuits) {
+    let state: string = circuit.state.replace("_", "-");
+    if (circuit.reason !== undefined) state += ` (${circuit.reason})`;
+    if (circuit.openedAt !== undefined) state += ` since ${circuit.openedAt}`;
+    if (circuit.probeAt !== undefined) state += `, probed at ${circuit.probeAt}`;
+    lines.push(`  ${circuit.provider.padEnd(11)} ${state}; switched to ${circuit.switches} time(s)`);
+  }
+  return lines;
 }
