@@ -16,6 +16,8 @@ import { postNotesStatus } from "./routes/post-notes-status.ts";
 import { postToken } from "./routes/post-token.ts";
 import { postTokenCode } from "./routes/post-token-code.ts";
 
+/** The class behind `CODE_EMAIL_BUDGET`: the deployment's code emails of the day, in one object. */
+export { CodeEmailBudget } from "./enrollment/code-budget.ts";
 /** The Durable Object class behind `ENROLLMENT_GUARD`: workerd finds it among the main module's exports. */
 export { EnrollmentGuard } from "./enrollment/guard.ts";
 

@@ -47,7 +47,7 @@ function queuedCodes(send: { mock: { calls: unknown[][] } }): CodeMessage[] {
 
 /** Requests a code for `to` and answers the code ingest queued for deliver to email. */
 async function codeFor(to: string, from = client()): Promise<string> {
-  const send = vi.spyOn(env.NOTES_QUEUE, "send");
+  const send = vi.spyOn(env.CODES_QUEUE, "send");
   expect((await requestCode(to, from)).status).toBe(202);
   const code = queuedCodes(send).at(-1)?.code;
   send.mockRestore();
@@ -70,7 +70,7 @@ async function errorOf(response: Response): Promise<{ status: number; error: str
 
 describe("POST /v1/tokens/code", () => {
   it("answers 202 sent and queues one code message for the lowercased address", async () => {
-    const send = vi.spyOn(env.NOTES_QUEUE, "send");
+    const send = vi.spyOn(env.CODES_QUEUE, "send");
 
     const response = await requestCode("Ada@Example.COM");
 
@@ -104,7 +104,7 @@ describe("POST /v1/tokens/code", () => {
 
   it(`sends at most ${CODES_PER_HOUR} codes an hour to one address, then 429 with Retry-After`, async () => {
     for (let i = 0; i < CODES_PER_HOUR; i++) expect((await requestCode("burst@example.com")).status).toBe(202);
-    const send = vi.spyOn(env.NOTES_QUEUE, "send");
+    const send = vi.spyOn(env.CODES_QUEUE, "send");
 
     const refused = await requestCode("BURST@example.com");
 
@@ -121,7 +121,7 @@ describe("POST /v1/tokens/code", () => {
     for (let i = 0; i < TEST_ENROLL_IP_LIMIT; i++) {
       expect((await requestCode(`walker${i}@example.com`, from)).status).toBe(202);
     }
-    const send = vi.spyOn(env.NOTES_QUEUE, "send");
+    const send = vi.spyOn(env.CODES_QUEUE, "send");
 
     const refused = await requestCode("walker-next@example.com", from);
 
@@ -147,7 +147,7 @@ describe("POST /v1/tokens/code", () => {
   });
 
   it("answers 503 queue_unavailable with Retry-After when the queue refuses the code", async () => {
-    vi.spyOn(env.NOTES_QUEUE, "send").mockRejectedValue(new Error("Queue send failed: ada@example.com 123456"));
+    vi.spyOn(env.CODES_QUEUE, "send").mockRejectedValue(new Error("Queue send failed: ada@example.com 123456"));
     const logged = vi.spyOn(console, "error").mockImplementation(() => undefined);
 
     const refused = await requestCode("ada@example.com");
@@ -392,7 +392,7 @@ describe("the operator's ENROLLMENT setting", () => {
     );
 
   it('"closed" answers 403 enrollment_closed on both routes and queues nothing', async () => {
-    const send = vi.spyOn(env.NOTES_QUEUE, "send");
+    const send = vi.spyOn(env.CODES_QUEUE, "send");
     const closed = { ENROLLMENT: "closed" };
 
     expect(await errorOf(await call("/v1/tokens/code", { to: "ada@example.com" }, closed))).toEqual({
@@ -430,7 +430,7 @@ describe("the operator's ENROLLMENT setting", () => {
 
   it("a guard that cannot be reached answers 503 rate_limiter_unavailable, and no code is queued", async () => {
     vi.spyOn(console, "error").mockImplementation(() => undefined);
-    const send = vi.spyOn(env.NOTES_QUEUE, "send");
+    const send = vi.spyOn(env.CODES_QUEUE, "send");
     const broken = {
       ENROLLMENT_GUARD: {
         getByName: () => {
