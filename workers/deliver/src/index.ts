@@ -1,7 +1,8 @@
 /**
  * The deliver Worker: consumes the `notes` and `notes-large` queues (send each batch through the
  * mail provider, retry or dead-letter, record each note in the delivery ledger and its status in
- * KV) and the `notes-dlq` queue (file what ran out of retries as a dead letter); on a Cron Trigger,
+ * KV), the `codes` queue (enrollment-code emails) and the `notes-dlq` queue (file what ran out of
+ * retries as a dead letter); on a Cron Trigger,
  * repairs the KV records KV refused and prunes the ledger; and over HTTP the ops API (/ops) and the
  * provider webhooks (/webhooks), src/app.ts. README.md explains the ledger, the outcomes and the
  * retries.
@@ -9,10 +10,10 @@
 
 import { isCodeMessage, type NotesQueueMessage } from "@notepipe/pipeline";
 import { http } from "./app.ts";
-import { sendCodeEmails } from "./queue/code-emails.ts";
+import { moveToCodesQueue, sendCodeEmails } from "./queue/code-emails.ts";
 import { deadLetterNotes } from "./queue/dead-letter-notes.ts";
 import { deliverNotes } from "./queue/deliver-notes.ts";
-import { DEAD_LETTER_QUEUE, NOTES_LARGE_QUEUE, NOTES_QUEUE } from "./queue/queues.ts";
+import { CODES_QUEUE, DEAD_LETTER_QUEUE, NOTES_LARGE_QUEUE, NOTES_QUEUE } from "./queue/queues.ts";
 import { repairStatuses } from "./status/repair.ts";
 
 /** The Durable Object class behind the `LEDGER` binding: workerd finds it among the main module's exports. */
@@ -24,12 +25,17 @@ export default {
     switch (batch.queue) {
       case NOTES_QUEUE:
       case NOTES_LARGE_QUEUE: {
-        // Two kinds share the queue (packages/pipeline); each has its own consumer step.
+        // Only an ingest older than the `codes` queue puts codes here: they move there, unsent.
         const { codes, notes } = splitByKind(batch.messages);
-        await sendCodeEmails(codes, env);
-        if (notes.length > 0) await deliverNotes(subBatch(batch, notes), env);
+        await Promise.all([
+          moveToCodesQueue(codes, env),
+          notes.length > 0 ? deliverNotes(subBatch(batch, notes), env) : undefined,
+        ]);
         return;
       }
+      case CODES_QUEUE:
+        await sendCodeEmails(batch.messages, env);
+        return;
       case DEAD_LETTER_QUEUE: {
         // A code email is dropped long before its retries run out (code-emails.ts); one that got
         // here anyway holds a code refused by now, and a dead letter would keep its address.

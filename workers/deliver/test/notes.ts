@@ -65,7 +65,7 @@ export function rawMessage(body: unknown, attempts = 1): TestMessage {
  * message's `retry()` was given is read from a spy and put back in.
  */
 export async function runQueue(
-  queue: "notes" | "notes-large" | "notes-dlq",
+  queue: "notes" | "notes-large" | "notes-dlq" | "codes",
   messages: TestMessage[],
   environment: Env = env,
 ): Promise<QueueResult> {

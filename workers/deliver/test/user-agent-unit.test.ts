@@ -23,7 +23,8 @@ function codeMessage() {
 it("sends notepipe/<version of the deliver package> on note batches and code emails alike", async () => {
   const seen = mockProvider(resendAccepted, resendAccepted);
 
-  await runQueue("notes", [messageOf(makeNote()), codeMessage()]);
+  await runQueue("notes", [messageOf(makeNote())]);
+  await runQueue("codes", [codeMessage()]);
 
   expect(seen).toHaveLength(2);
   expect(seen.map((request) => request.headers.get("user-agent"))).toEqual([DEFAULT_USER_AGENT, DEFAULT_USER_AGENT]);

@@ -1,16 +1,22 @@
 /**
- * The `notes` queue's second kind: enrollment-code emails (packages/pipeline `CodeMessage`). One
- * provider request per message, so that the message's own id is the request's idempotency key:
- * Resend sends a redelivered message once (24 hours of keys); Postmark has no keys, and an
- * unanswered request retried may send the same code twice, which costs the reader an email, never
- * a wrong code. No ledger and no status record: a code is not a note, and a lost one is replaced
- * by asking again.
+ * The `codes` queue's consumer: enrollment-code emails (packages/pipeline `CodeMessage`), apart from
+ * the notes, so that a code's failure, retry or slow answer never holds a note's batch. One provider
+ * request per message, so that the message's own id is the request's idempotency key: Resend sends
+ * a redelivered message once (24 hours of keys); Postmark has no keys, and an unanswered request
+ * retried may send the same code twice, which costs the reader an email, never a wrong code. No
+ * ledger and no status record: a code is not a note, and a lost one is replaced by asking again.
  *
  *   accepted                  ack
  *   transient failure         retry with the notes' backoff (backoff.ts), Retry-After honoured
  *   pipeline failure          retry after PIPELINE_RETRY_SECONDS, loudly
  *   permanent failure         ack, one log line
  *   past its code's expiry    ack, one log line: ingest refuses the code by now (`expiresAt`)
+ *   next try past the expiry  ack, one log line: a retry could only send a dead code
+ *
+ * Subrequests: one fetch per code and nothing else (no KV, no Durable Object), and at most
+ * {@link CODES_PER_INVOCATION} codes are sent per invocation, so that no batch, whatever
+ * `max_batch_size` says, nears the Free plan's 50 subrequests per invocation
+ * (https://developers.cloudflare.com/workers/platform/limits/).
  *
  * Log lines name the queue message id and the failure's code only: never the address or the code.
  */
@@ -25,6 +31,14 @@ import { classOf, failed, type SendOutcome } from "./outcomes.ts";
 /** With the config unreadable nothing can be sent; the wait is short because the code ages. */
 const CONFIG_RETRY_SECONDS = 300;
 const CODE_PLACEHOLDER = "{code}";
+/**
+ * The codes one invocation sends, one fetch each: the `codes` consumer's `max_batch_size`
+ * (wrangler.deliver.toml), 10 of the Free plan's 50 subrequests. A larger batch (a changed
+ * setting) sends this many and puts the rest back on the queue at once.
+ */
+export const CODES_PER_INVOCATION = 10;
+/** A code message beyond {@link CODES_PER_INVOCATION} goes back for the next invocation. */
+const NEXT_INVOCATION_SECONDS = 1;
 
 /** Sends each code email of a batch, one request at a time; acks or retries each message. Never throws. */
 export async function sendCodeEmails(messages: readonly Message<unknown>[], env: Env): Promise<void> {
@@ -36,7 +50,28 @@ export async function sendCodeEmails(messages: readonly Message<unknown>[], env:
     for (const message of messages) message.retry({ delaySeconds: CONFIG_RETRY_SECONDS });
     return;
   }
-  for (const message of messages) await sendOne(message, read.config, env);
+  for (const message of messages.slice(CODES_PER_INVOCATION)) message.retry({ delaySeconds: NEXT_INVOCATION_SECONDS });
+  for (const message of messages.slice(0, CODES_PER_INVOCATION)) await sendOne(message, read.config, env);
+}
+
+/**
+ * Code emails that arrived on a notes queue (queued there by an ingest deployed before `codes`
+ * existed) move to `codes`, in one send, so that no note's batch sends them. Never throws: if the
+ * move fails they are retried where they are.
+ */
+export async function moveToCodesQueue(messages: readonly Message<unknown>[], env: Env): Promise<void> {
+  if (messages.length === 0) return;
+  try {
+    await env.CODES_QUEUE.sendBatch(messages.map((message) => ({ body: message.body, contentType: "json" })));
+  } catch (error) {
+    const delaySeconds = CONFIG_RETRY_SECONDS;
+    console.error(
+      `deliver: ${messages.length} code email(s) could not move to the codes queue (${error instanceof Error ? error.name : typeof error}); retried in ${delaySeconds} s`,
+    );
+    for (const message of messages) message.retry({ delaySeconds });
+    return;
+  }
+  for (const message of messages) message.ack();
 }
 
 async function sendOne(message: Message<unknown>, config: DeliverConfig, env: Env): Promise<void> {
@@ -60,18 +95,28 @@ async function sendOne(message: Message<unknown>, config: DeliverConfig, env: En
   const retryAfter = outcome.retryAfterSeconds ?? null;
   switch (classOf(outcome.code)) {
     case "transient":
-      message.retry({ delaySeconds: retryDelaySeconds(message.attempts, config.retry, retryAfter) });
+      retryUnlessExpired(message, body, retryDelaySeconds(message.attempts, config.retry, retryAfter), outcome.code);
       return;
     case "pipeline": {
       const delaySeconds = pipelineDelaySeconds(config.retry, retryAfter);
-      console.error(`deliver: PIPELINE FAILURE ${outcome.code}: code email ${message.id} waits ${delaySeconds} s`);
-      message.retry({ delaySeconds });
+      console.error(`deliver: PIPELINE FAILURE ${outcome.code}: code email ${message.id} not sent`);
+      retryUnlessExpired(message, body, delaySeconds, outcome.code);
       return;
     }
     case "permanent":
       console.error(`deliver: code email ${message.id} dropped: ${outcome.code}`);
       message.ack();
   }
+}
+
+/** Retries after `delaySeconds`, unless the code is dead by then: a retry could only send a refused code. */
+function retryUnlessExpired(message: Message<unknown>, body: CodeMessage, delaySeconds: number, code: string): void {
+  if (Date.now() + delaySeconds * 1000 >= body.expiresAt) {
+    console.error(`deliver: code email ${message.id} dropped: ${code}, and its code expires before a retry`);
+    message.ack();
+    return;
+  }
+  message.retry({ delaySeconds });
 }
 
 function isWellFormed(body: unknown): body is CodeMessage {
