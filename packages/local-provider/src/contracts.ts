@@ -3,6 +3,12 @@
  * too): no Node module below this file.
  */
 
+export {
+  CLOUDFLARE_EMAIL_CONTRACT,
+  CLOUDFLARE_EMAIL_ERROR_CODES,
+  CLOUDFLARE_EMAIL_LIMITS,
+  type CloudflareEmailErrorCode,
+} from "./cloudflare-email-contract.ts";
 export { type ContractRow, contractTableCells } from "./contract.ts";
 export {
   POSTMARK_CONTRACT,

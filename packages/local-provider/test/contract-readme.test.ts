@@ -5,7 +5,13 @@
 
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { type ContractRow, contractTableCells, POSTMARK_CONTRACT, RESEND_CONTRACT } from "../src/index.ts";
+import {
+  CLOUDFLARE_EMAIL_CONTRACT,
+  type ContractRow,
+  contractTableCells,
+  POSTMARK_CONTRACT,
+  RESEND_CONTRACT,
+} from "../src/index.ts";
 
 const README = readFileSync(new URL("../README.md", import.meta.url), "utf8");
 
@@ -27,6 +33,7 @@ function tableUnder(heading: string): string[][] {
 describe.each([
   ["Resend", RESEND_CONTRACT],
   ["Postmark", POSTMARK_CONTRACT],
+  ["Cloudflare Email Service", CLOUDFLARE_EMAIL_CONTRACT],
 ] as [string, readonly ContractRow[]][])("the %s contract in README.md", (heading, rows) => {
   it("is the contract's rows, in order", () => {
     expect(tableUnder(heading)).toEqual(contractTableCells(rows));

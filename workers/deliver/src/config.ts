@@ -5,6 +5,7 @@
 
 import { MAX_FRAME_BYTES } from "@notepipe/frame";
 import deliverPackage from "../package.json" with { type: "json" };
+import { CLOUDFLARE_BINDING, cloudflareProvider, sendEmailBindingOf } from "./providers/cloudflare.ts";
 import { postmarkProvider } from "./providers/postmark.ts";
 import type { MailProvider, SendSettings } from "./providers/provider.ts";
 import { resendProvider } from "./providers/resend.ts";
@@ -17,6 +18,8 @@ import { MAX_DELAY_SECONDS, type RetrySettings } from "./queue/backoff.ts";
 const PROVIDERS: Record<string, { provider: MailProvider; defaultUrl: string; keyed: boolean }> = {
   resend: { provider: resendProvider, defaultUrl: "https://api.resend.com", keyed: true },
   postmark: { provider: postmarkProvider, defaultUrl: "https://api.postmarkapp.com", keyed: true },
+  // The `send_email` binding (providers/cloudflare.ts): no URL, no key.
+  cloudflare: { provider: cloudflareProvider, defaultUrl: "", keyed: false },
 };
 
 /**
@@ -107,7 +110,7 @@ const SECONDS_KEYS = [
 /** 100 frames of 64 KiB: the most a batch can hold, so a budget above it changes nothing. */
 const MAX_BUDGET_BYTES = 100 * MAX_FRAME_BYTES;
 
-let cached: { values: (string | undefined)[]; result: ConfigResult } | undefined;
+let cached: { values: unknown[]; result: ConfigResult } | undefined;
 
 /**
  * @example
@@ -115,7 +118,11 @@ let cached: { values: (string | undefined)[]; result: ConfigResult } | undefined
  * if (!read.ok) console.error(read.problem);
  */
 export function readConfig(env: ConfigSource): ConfigResult {
-  const values = [...CONFIG_KEYS.map((key) => env[key]), ...PER_PROVIDER_KEYS.map((key) => settingOf(env, key))];
+  const values = [
+    ...CONFIG_KEYS.map((key) => env[key]),
+    ...PER_PROVIDER_KEYS.map((key) => settingOf(env, key)),
+    sendEmailBindingOf(env),
+  ];
   if (cached === undefined || cached.values.some((value, i) => value !== values[i])) {
     cached = { values, result: parseConfig(env) };
   }
@@ -204,7 +211,7 @@ function readProvider(
   const isDefault = name === env.MAIL_PROVIDER;
   const apiUrl = own("MAIL_API_URL") ?? (isDefault ? env.MAIL_API_URL : undefined) ?? known.defaultUrl;
   const suffix = `_${name.toUpperCase()}`;
-  if (!/^https?:\/\/[^/\s]+/.test(apiUrl)) {
+  if (known.keyed && !/^https?:\/\/[^/\s]+/.test(apiUrl)) {
     return {
       ok: false,
       problem: `MAIL_API_URL${isDefault ? "" : suffix} must be an http(s) URL such as ${known.defaultUrl}.`,
@@ -214,6 +221,13 @@ function readProvider(
   const apiKey = own("MAIL_API_KEY") ?? (isDefault ? env.MAIL_API_KEY : undefined) ?? "";
   if (known.keyed && apiKey === "") {
     return { ok: false, problem: `The MAIL_API_KEY${isDefault ? "" : suffix} secret is not set (${name}).` };
+  }
+  const binding = known.keyed ? undefined : sendEmailBindingOf(env);
+  if (!known.keyed && binding === undefined) {
+    return {
+      ok: false,
+      problem: `MAIL_PROVIDERS lists ${name}, which needs a [[send_email]] binding named ${CLOUDFLARE_BINDING} in wrangler.deliver.toml.`,
+    };
   }
   const from = own("MAIL_FROM") ?? env.MAIL_FROM ?? "";
   if (!from.trim()) return { ok: false, problem: `MAIL_FROM${isDefault ? "" : suffix} is empty (${name}).` };
@@ -228,6 +242,7 @@ function readProvider(
         subjectJson: JSON.stringify(env.MAIL_SUBJECT ?? ""),
         userAgent,
         timeoutMs,
+        ...(binding === undefined ? {} : { binding }),
       },
     },
   };

@@ -32,7 +32,7 @@ export interface ProviderReply {
 }
 
 export interface MailProvider {
-  readonly name: "resend" | "postmark";
+  readonly name: "resend" | "postmark" | "cloudflare";
   /**
    * Whether the provider dedupes a repeated request on its `Idempotency-Key` (Resend: 24 hours).
    * Only then is a note sent again under the key of a request that went unanswered.
@@ -44,6 +44,13 @@ export interface MailProvider {
   emailJson(email: OutgoingEmail, text: MailText): string;
   /** Pure: one outcome per email of the request, in request order. */
   classify(reply: ProviderReply, emailCount: number): SendOutcome[];
+  /**
+   * A provider reached through a binding rather than over HTTP (Cloudflare Email Service,
+   * cloudflare.ts) sends a request itself: the notes' emails, or a body built elsewhere in
+   * Resend's shape. One outcome per email, in order; never throws.
+   */
+  send?(settings: SendSettings, emails: readonly OutgoingEmail[]): Promise<SendOutcome[]>;
+  sendBody?(settings: BindingSettings, body: string, emailCount: number): Promise<SendOutcome[]>;
 }
 
 export interface SendSettings extends MailText {
@@ -57,7 +64,12 @@ export interface SendSettings extends MailText {
    */
   userAgent: string;
   timeoutMs: number;
+  /** The `send_email` binding, for a provider that sends through one (cloudflare.ts). */
+  binding?: SendEmail;
 }
+
+/** What a provider that sends itself needs of the settings. */
+export type BindingSettings = Pick<SendSettings, "binding" | "timeoutMs">;
 
 /**
  * Sends `emails` as one batch request and answers one outcome per email, in order. Never throws:
@@ -70,6 +82,7 @@ export async function sendEmails(
   emails: readonly OutgoingEmail[],
   requestKey: string,
 ): Promise<SendOutcome[]> {
+  if (provider.send !== undefined) return provider.send(settings, emails);
   let body = "[";
   for (let i = 0; i < emails.length; i++) {
     if (i > 0) body += ",";
@@ -85,11 +98,12 @@ export async function sendEmails(
  */
 export async function postBatch(
   provider: MailProvider,
-  settings: Pick<SendSettings, "apiUrl" | "apiKey" | "userAgent" | "timeoutMs">,
+  settings: Pick<SendSettings, "apiUrl" | "apiKey" | "userAgent" | "timeoutMs" | "binding">,
   body: string,
   requestKey: string,
   emailCount: number,
 ): Promise<SendOutcome[]> {
+  if (provider.sendBody !== undefined) return provider.sendBody(settings, body, emailCount);
   const url = `${settings.apiUrl}${provider.path}`;
   // If the provider's last answer said its window is used up, wait for the reset (providers/pace.ts).
   await paceRequest(url);
