@@ -124,7 +124,11 @@ export class Router {
   admit(provider: string): Admission {
     const row = this.rowOf(provider);
     if (this.usable(row)) return { kind: "send" };
-    return { kind: "wait", seconds: Math.max(1, Math.ceil((row.probe_at - this.now) / 1000) + 1) };
+    // A probe out answers in seconds, well before its lease (timeout + 20 s) ends: look again
+    // after one probe interval rather than spend a whole lease of the queue's retry delay.
+    const until =
+      row.state === "half_open" ? Math.min(row.probe_at, this.now + this.failover.circuit.probeMs) : row.probe_at;
+    return { kind: "wait", seconds: Math.max(1, Math.ceil((until - this.now) / 1000) + 1) };
   }
 
   /**
