@@ -157,6 +157,7 @@ export {
   type NoteStatus,
   type NoteStatusList,
   type NoteStatusQuery,
+  TOKEN_ADDRESS_HEADER,
 } from "./ingest-api.ts";
 export type {
   DeadLetterListing,

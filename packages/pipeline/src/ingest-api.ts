@@ -85,6 +85,14 @@ export interface EnrolledToken {
 /** `POST /v1/notes/status` takes at most this many ids: KV's bulk get reads 100 keys per operation. */
 export const MAX_STATUS_IDS = 100;
 
+/**
+ * Where a status poll names the address of the client token it sends as `Authorization: Bearer`:
+ * a token is a MAC over its address, so ingest can verify it only against that address. A poll
+ * with a token that verifies is counted against the token's own allowance, not its network
+ * address's (workers/ingest/README.md).
+ */
+export const TOKEN_ADDRESS_HEADER = "notepipe-to";
+
 /** The body of `POST /v1/notes/status`: 1 to {@link MAX_STATUS_IDS} note ids. */
 export interface NoteStatusQuery {
   ids: string[];
