@@ -3,7 +3,7 @@
  * passes to both. The outbox's config (outbox/outbox.ts) extends it.
  */
 
-import type { NoteState } from "@notepipe/pipeline";
+import type { EnrolledToken, NoteState } from "@notepipe/pipeline";
 import type { PendingStore } from "./pending.ts";
 
 /**
@@ -57,4 +57,12 @@ export interface IngestConnection {
   retry?: RetryOptions;
   /** How to wait between attempts. Default: `setTimeout`. Tests pass one that records and returns. */
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * A client token of this app's and the address it was issued for (what `POST /v1/tokens`
+   * answers), sent with every status poll (`Authorization`, `Notepipe-To`): ingest then counts the
+   * app's polls against the token's own allowance, not against everyone behind its network address
+   * (a carrier NAT, an office). Without one, or with a token ingest no longer accepts, polls count by
+   * address. Status answers carry no address and no content either way.
+   */
+  pollAs?: EnrolledToken;
 }

@@ -10,8 +10,6 @@ import type { IngestConnection } from "./config.ts";
 import { NotepipeError } from "./errors.ts";
 import { request } from "./request.ts";
 
-const JSON_HEADERS = { "content-type": "application/json" };
-
 function checkAddress(to: string): void {
   if (!isValidRecipient(to)) {
     throw new NotepipeError("bad_recipient", "This is not an address notepipe accepts.", {});
@@ -29,7 +27,7 @@ function checkAddress(to: string): void {
  */
 export async function requestCode(config: IngestConnection, to: string): Promise<void> {
   checkAddress(to);
-  await request(config, "/v1/tokens/code", { method: "POST", headers: JSON_HEADERS, body: JSON.stringify({ to }) });
+  await request(config, "/v1/tokens/code", JSON.stringify({ to }));
 }
 
 /**
@@ -44,11 +42,7 @@ export async function requestCode(config: IngestConnection, to: string): Promise
  */
 export async function confirmCode(config: IngestConnection, to: string, code: string): Promise<string> {
   checkAddress(to);
-  const res = await request(config, "/v1/tokens", {
-    method: "POST",
-    headers: JSON_HEADERS,
-    body: JSON.stringify({ to, code: code.replace(/\s+/g, "") }),
-  });
+  const res = await request(config, "/v1/tokens", JSON.stringify({ to, code: code.replace(/\s+/g, "") }));
   try {
     const { token } = (await res.json()) as EnrolledToken;
     if (typeof token !== "string") throw new TypeError("token is not a string");

@@ -68,11 +68,12 @@ export async function storageCall<T>(operation: () => Promise<T>): Promise<T> {
  * }
  */
 export class NotepipeError extends Error {
-  readonly code: NotepipeErrorCode;
-  readonly status: number | undefined;
-  readonly retryable: boolean;
-  readonly noteId: string | undefined;
-  readonly retryAfterMs: number | undefined;
+  // `declare`: set in the constructor only, so the bundle carries no field definitions besides.
+  declare readonly code: NotepipeErrorCode;
+  declare readonly status: number | undefined;
+  declare readonly retryable: boolean;
+  declare readonly noteId: string | undefined;
+  declare readonly retryAfterMs: number | undefined;
 
   constructor(code: NotepipeErrorCode, message: string, details: NotepipeErrorDetails = {}) {
     super(message, { cause: details.cause });

@@ -11,14 +11,5 @@ import { request } from "./request.ts";
  * The same bytes on every attempt: the note id inside the frame is the idempotency key.
  */
 export function postFrame(config: IngestConnection, id: string, frame: Uint8Array<ArrayBuffer>, token: string) {
-  return request(
-    config,
-    "/v1/notes",
-    {
-      method: "POST",
-      headers: { "content-type": "application/octet-stream", authorization: `Bearer ${token}` },
-      body: frame,
-    },
-    id,
-  );
+  return request(config, "/v1/notes", frame, { authorization: `Bearer ${token}` }, id);
 }

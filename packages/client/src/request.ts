@@ -55,18 +55,26 @@ async function errorFrom(res: Response, noteId: string | undefined): Promise<Not
 }
 
 /**
- * Sends `init` to `path` until it succeeds (2xx), fails for good, or runs out of attempts; throws a
+ * POSTs `body` to `path` (a string as JSON, bytes as a frame), with `headers` besides its
+ * `Content-Type`, until it succeeds (2xx), fails for good, or runs out of attempts; throws a
  * {@link NotepipeError} in the last two cases. Waits between attempts grow exponentially with full
  * jitter, and are never shorter than the server's `Retry-After`.
  */
 export async function request(
   config: IngestConnection,
   path: string,
-  init: { method: "POST"; headers: Record<string, string>; body: Uint8Array<ArrayBuffer> | string },
+  body: Uint8Array<ArrayBuffer> | string,
+  headers?: Record<string, string>,
   noteId?: string,
 ): Promise<Response> {
-  const { attempts = DEFAULT_ATTEMPTS, baseDelayMs = DEFAULT_BASE_DELAY_MS } = config.retry ?? {};
-  const { maxDelayMs = DEFAULT_MAX_DELAY_MS, timeoutMs = DEFAULT_TIMEOUT_MS } = config.retry ?? {};
+  const {
+    attempts = DEFAULT_ATTEMPTS,
+    baseDelayMs = DEFAULT_BASE_DELAY_MS,
+    maxDelayMs = DEFAULT_MAX_DELAY_MS,
+    timeoutMs = DEFAULT_TIMEOUT_MS,
+  } = config.retry ?? {};
+  const type = typeof body === "string" ? "application/json" : "application/octet-stream";
+  const init = { method: "POST", headers: { "content-type": type, ...headers }, body };
   // Called as a plain function: `config.fetch(…)` would run the browser's fetch with `this` = config,
   // which throws "Illegal invocation".
   const doFetch = config.fetch ?? fetch;

@@ -44,8 +44,7 @@ export async function resumeOnOpen(config: ClientConfig & { store: PendingStore 
   const changes: NoteChange[] = [];
 
   for (let start = 0; start < notes.length; start += STATUS_BATCH_SIZE) {
-    const ids = notes.slice(start, start + STATUS_BATCH_SIZE).map((note) => note.id);
-    const entries = await fetchStatuses(config, ids);
+    const entries = await fetchStatuses(config, notes.slice(start, start + STATUS_BATCH_SIZE));
 
     const now = Date.now();
     const updated: PendingNote[] = [];

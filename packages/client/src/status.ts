@@ -9,6 +9,7 @@ import {
   type NoteStatusList,
   type NoteStatusQuery,
   STATUS_TTL_SECONDS,
+  TOKEN_ADDRESS_HEADER,
 } from "@notepipe/pipeline";
 import type { ClientNoteState, IngestConnection } from "./config.ts";
 import { NotepipeError } from "./errors.ts";
@@ -26,20 +27,28 @@ const STATUS_LIFETIME_MS = STATUS_TTL_SECONDS * 1000;
 export type StatusEntry = Pick<NoteStatus, "id" | "state"> &
   Partial<Omit<Extract<NoteStatus, { attempts: number }>, "id" | "state">>;
 
-/** One request for at most {@link STATUS_BATCH_SIZE} ids; throws {@link NotepipeError}. */
-export async function fetchStatuses(config: IngestConnection, ids: readonly string[]): Promise<StatusEntry[]> {
-  const res = await request(config, "/v1/notes/status", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ ids: [...ids] } satisfies NoteStatusQuery),
-  });
-  try {
-    const entries: StatusEntry[] = ((await res.json()) as NoteStatusList).notes;
-    if (!Array.isArray(entries)) throw new TypeError("notes is not an array");
-    return entries;
-  } catch (cause) {
-    throw new NotepipeError("unexpected_response", "The status answer is not the ingest API's.", { cause });
-  }
+/**
+ * One request for the ids of at most {@link STATUS_BATCH_SIZE} notes, with `config.pollAs`'s token
+ * if given; throws {@link NotepipeError}.
+ */
+export async function fetchStatuses(
+  config: IngestConnection,
+  notes: readonly { id: string }[],
+): Promise<StatusEntry[]> {
+  const as = config.pollAs;
+  const res = await request(
+    config,
+    "/v1/notes/status",
+    JSON.stringify({ ids: notes.map((note) => note.id) } satisfies NoteStatusQuery),
+    as && { authorization: `Bearer ${as.token}`, [TOKEN_ADDRESS_HEADER]: as.to },
+  );
+  // The parse error, or whatever came instead of the list, is the cause.
+  const entries: unknown = await res.json().then(
+    (body: Partial<NoteStatusList> | null) => body?.notes,
+    (error: unknown) => error,
+  );
+  if (Array.isArray(entries)) return entries;
+  throw new NotepipeError("unexpected_response", "The status answer is not the ingest API's.", { cause: entries });
 }
 
 /**

@@ -329,6 +329,32 @@ describe("drain", () => {
     expect((await outbox.drain()).notes[0]).toMatchObject({ state: "failed", code: "unauthorized" });
   });
 
+  it("sends pollAs's token and its address with its status polls, read at each poll, and the note's own token with its POST", async () => {
+    const pollAs = { token: "np1.dev.BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB", to: "me@example.com" };
+    const ingest = fakeIngest([accepted, statuses({}), statuses({})]);
+    // The app enrols after it made its outbox: it sets pollAs on the config it passed.
+    const config: OutboxConfig = { endpoint: ENDPOINT, keys, fetch: ingest.fetch, store: new MemoryOutboxStore() };
+    const outbox = createOutbox(config);
+    await outbox.enqueue({ to: "ada@example.com", text: "x", token: TOKEN });
+
+    await outbox.drain();
+    config.pollAs = pollAs;
+    await outbox.drain();
+
+    expect(ingest.requests.map((request) => [new URL(request.url).pathname, request.headers])).toEqual([
+      ["/v1/notes", { "content-type": "application/octet-stream", authorization: `Bearer ${TOKEN}` }],
+      ["/v1/notes/status", { "content-type": "application/json" }],
+      [
+        "/v1/notes/status",
+        {
+          "content-type": "application/json",
+          authorization: `Bearer ${pollAs.token}`,
+          "notepipe-to": "me@example.com",
+        },
+      ],
+    ]);
+  });
+
   it("expires a note still unsent after seven days once ingest says it never had it, without sending it", async () => {
     let now = Date.UTC(2026, 0, 1);
     const { outbox, requests } = setup([statuses({})], { now: () => now });

@@ -57,6 +57,29 @@ describe("resumeOnOpen", () => {
     expect(polled.flat()).toEqual(ids);
   });
 
+  it("sends pollAs's token and its address with every poll, and no token without one", async () => {
+    const store = new MemoryPendingStore();
+    store.put(Array.from({ length: 150 }, (_, i) => pendingNote(noteId(i))));
+    const answer = statusAnswer({});
+    const pollAs = { token: "np1.dev.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", to: "ada@example.com" };
+    const withToken = setup(store, [answer, answer], { pollAs });
+    const without = setup(store, [answer, answer]);
+
+    await resumeOnOpen(withToken.client);
+    await resumeOnOpen(without.client);
+
+    expect(withToken.requests.map((request) => request.headers)).toEqual(
+      Array(2).fill({
+        "content-type": "application/json",
+        authorization: `Bearer ${pollAs.token}`,
+        "notepipe-to": "ada@example.com",
+      }),
+    );
+    expect(without.requests.map((request) => request.headers)).toEqual(
+      Array(2).fill({ "content-type": "application/json" }),
+    );
+  });
+
   it("makes no request when nothing is pending", async () => {
     const { client, requests } = setup(new MemoryPendingStore(), []);
     expect(await resumeOnOpen(client)).toEqual({ changes: [], pending: [] });

@@ -26,6 +26,7 @@
  */
 
 import { bearerToken } from "@notepipe/http";
+import { TOKEN_ADDRESS_HEADER } from "@notepipe/pipeline";
 import { parseTokenSecrets, verifyClientToken } from "@notepipe/token";
 import type { Context } from "hono";
 import { expandIPv6 } from "hono/utils/ipaddr";
@@ -34,8 +35,6 @@ import type { IngestEnv } from "./index.ts";
 
 /** The `period` of both status limiters in wrangler.ingest.toml: a full window always suffices. */
 const RETRY_AFTER_SECONDS = "60";
-/** Names the address a status poll's token was issued for: the token's MAC is over that address. */
-export const TOKEN_ADDRESS_HEADER = "notepipe-to";
 
 /**
  * Spends `ids` of the poll's allowances (the distinct ids whose records it will read); throws 429

@@ -29,9 +29,8 @@ export interface DrainResult {
 }
 
 /** What a drain needs: the client config with every outbox default already applied. */
-export interface DrainConfig extends IngestConnection {
+export interface DrainConfig extends IngestConnection, Pick<OutboxConfig, "getToken"> {
   store: OutboxStore;
-  getToken: OutboxConfig["getToken"];
   expireAfterMs: number;
   finalStates: ReadonlySet<string>;
   now: () => number;
@@ -43,15 +42,15 @@ function once(config: DrainConfig): DrainConfig {
 }
 
 function asRetryable(error: NotepipeError): NotepipeError {
-  const { status, noteId, retryAfterMs } = error;
-  return new NotepipeError(error.code, error.message, { status, noteId, retryAfterMs, retryable: true, cause: error });
+  // Its status, noteId and retryAfterMs, as own fields of the error.
+  return new NotepipeError(error.code, error.message, { ...error, retryable: true, cause: error });
 }
 
 async function tokenFor(config: DrainConfig, record: OutboxRecord, refused?: string): Promise<string> {
   if (record.token !== undefined) return record.token;
   try {
     // Without a getToken here (a service worker's outbox, say), another drainer that has one sends it.
-    if (config.getToken === undefined) throw new TypeError("This outbox has no getToken.");
+    if (config.getToken === undefined) throw new TypeError("No getToken here.");
     return await config.getToken(record.to as string, { refused });
   } catch (cause) {
     if (cause instanceof NotepipeError) throw cause;
@@ -124,8 +123,7 @@ export async function drainOutbox(config: DrainConfig): Promise<DrainResult> {
     for (let start = 0; start < polled.length; start += STATUS_BATCH_SIZE) {
       let entries: StatusEntry[];
       try {
-        const ids = polled.slice(start, start + STATUS_BATCH_SIZE).map((record) => record.id);
-        entries = await fetchStatuses(once(config), ids);
+        entries = await fetchStatuses(once(config), polled.slice(start, start + STATUS_BATCH_SIZE));
       } catch (failure) {
         if (failure instanceof NotepipeError) return failure;
         throw failure;

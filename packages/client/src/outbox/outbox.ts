@@ -108,10 +108,13 @@ export function createOutbox(config: OutboxConfig): Outbox {
   const finalStates = new Set<string>(config.finalStates ?? DEFAULT_FINAL_STATES);
   const drainConfig: DrainConfig = {
     ...config,
-    getToken: config.getToken,
     expireAfterMs: config.expireAfterMs ?? DEFAULT_EXPIRE_AFTER_MS,
     finalStates,
     now,
+    // Read at every poll: an app that enrols after creating its outbox sets `config.pollAs` then.
+    get pollAs() {
+      return config.pollAs;
+    },
   };
   const schedules = new Set<{ wake(): void }>();
   const listeners = new Set<DrainListener>();
@@ -140,10 +143,7 @@ export function createOutbox(config: OutboxConfig): Outbox {
       }
       const kept = "key" in note ? undefined : await currentKey(config.keys);
       if (kept === undefined) {
-        throw new NotepipeError(
-          "key_not_stored",
-          "enqueue encrypts under the key its key store kept (keepNewKey), and takes none.",
-        );
+        throw new NotepipeError("key_not_stored", "enqueue takes no key: it uses its key store's newest (keepNewKey).");
       }
       const { id, frame } = await sealNote({ ...note, key: kept.key }, newNoteId());
       // Strictly increasing, so that notes written within one millisecond still go in order.

@@ -81,15 +81,15 @@ export function keepDraining(drain: () => Promise<DrainResult>, schedule: DrainS
     addEventListener?: typeof addEventListener;
     removeEventListener?: typeof removeEventListener;
   };
-  const online = () => void wake();
-  events.addEventListener?.("online", online);
-  void wake();
+  const wakeNow = () => void wake();
+  events.addEventListener?.("online", wakeNow);
+  wakeNow();
   return {
-    wake: () => void wake(),
+    wake: wakeNow,
     stop() {
       stopped = true;
       clearTimeout(timer);
-      events.removeEventListener?.("online", online);
+      events.removeEventListener?.("online", wakeNow);
     },
   };
 }
