@@ -141,6 +141,7 @@ export const DELIVER_ERRORS = {
   unauthorized: [401, "Send Authorization: Bearer <ops token>."],
   bad_signature: [401, "The webhook signature does not verify."],
   stale_timestamp: [401, "The webhook timestamp is more than 5 minutes away from now."],
+  csrf_refused: [403, "This form did not come from the ops console's own page; reload the page and try again."],
   not_found: [404, "No route matches this path."],
   dead_letter_not_found: [404, "No dead letter has this id."],
   method_not_allowed: [405, "This method is not allowed here."],

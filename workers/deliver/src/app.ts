@@ -5,12 +5,15 @@
  */
 
 import { Hono } from "hono/tiny";
+import { opsConsole } from "./console/app.ts";
 import { notFound, onError } from "./http/errors.ts";
 import { ops } from "./ops/app.ts";
 import { webhooks } from "./webhooks/app.ts";
 
 export const http = new Hono<{ Bindings: Env }>();
 
+// Before the ops API, whose token check covers all of /ops/*: the console's pages take a session.
+http.route("/", opsConsole);
 http.route("/", ops);
 http.route("/", webhooks);
 

@@ -38,7 +38,12 @@ ops.all("/tokens/revoke", methodNotAllowed("POST"));
 // Used when a test calls this sub-app directly; mounted, the Worker's own handler answers.
 ops.notFound(notFound);
 // Hono keeps a sub-app's own error handler for its routes when mounted: one place for both.
-ops.onError((error) => onError(error instanceof LedgerUnavailableError ? ledgerUnavailable(error) : error));
+ops.onError(onOpsError);
+
+/** Every error of an ops route, the console's pages too: a ledger that did not answer is 503, not 500. */
+export function onOpsError(error: Error): Response {
+  return onError(error instanceof LedgerUnavailableError ? ledgerUnavailable(error) : error);
+}
 
 /** 503, not 500: a Durable Object moves or restarts now and then, and every ops request may be repeated. */
 function ledgerUnavailable(error: LedgerUnavailableError): HttpError {

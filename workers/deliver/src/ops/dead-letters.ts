@@ -6,6 +6,7 @@
 
 import type { DeliveryErrorCode } from "@notepipe/pipeline";
 import { callLedger, type Ledger } from "../ledger/client.ts";
+import type { NoteTimeline } from "../ledger/timeline.ts";
 import type { DeadLetterPage, DiscardResult, LedgerStats, ReplayStart } from "../ledger/types.ts";
 import { projectToKv } from "../status/projection.ts";
 
@@ -103,6 +104,11 @@ export async function discardDeadLetter(env: Env, id: string): Promise<DiscardRe
     await projectToKv(env, [{ record: result.record, version: result.version }], WHO);
   }
   return result;
+}
+
+/** One note's steps and state for the ops console; null if the ledger does not know it. */
+export function readTimeline(env: Env, id: string): Promise<NoteTimeline | null> {
+  return ask(async (ledger): Promise<NoteTimeline | null> => await ledger.timeline(id), env);
 }
 
 /** Exact counts: one SQL count per figure in the ledger, no KV listing. */

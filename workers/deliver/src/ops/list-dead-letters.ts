@@ -60,7 +60,8 @@ function recipientOf(frameBase64: string): string | null {
   }
 }
 
-function viewOf(letter: DeadLetter): DeadLetterView {
+/** A dead letter as ops sees it: its recipient masked, never its frame. */
+export function deadLetterView(letter: DeadLetter): DeadLetterView {
   const view: DeadLetterView = {
     id: letter.id,
     reason: letter.reason,
@@ -80,6 +81,6 @@ export async function listDeadLetters(c: Context<OpsEnv>): Promise<Response> {
   const query: DeadLetterQuery = parseWith(listQuery, c.req.query(), "query");
   const filter = { reason: query.reason, since: query.since === undefined ? undefined : Date.parse(query.since) };
   const page = await listFromLedger(c.env, filter, query.cursor ?? null, query.limit);
-  const listing: DeadLetterListing = { deadLetters: page.deadLetters.map(viewOf), cursor: page.cursor };
+  const listing: DeadLetterListing = { deadLetters: page.deadLetters.map(deadLetterView), cursor: page.cursor };
   return c.json(listing, 200, NO_STORE);
 }

@@ -25,6 +25,7 @@ import {
   type NoteMessage,
   notesQueueFor,
   type ReplayAnswer,
+  type ReplayRequest,
   type ReplayResult,
 } from "@notepipe/pipeline";
 import type { Context } from "hono";
@@ -88,7 +89,14 @@ type Entry = ReplayStart["replay"][number];
 
 export async function replayDeadLetters(c: Context<OpsEnv>): Promise<Response> {
   const body = await readJson(c, replayBody, 128 * 1024);
+  return c.json(await replay(c.env, body), 200, NO_STORE);
+}
 
+/**
+ * One request's share of a replay, for the route above and the ops console alike: `body` is a
+ * checked {@link ReplayRequest}, and the answer says where the next request goes on.
+ */
+export async function replay(env: Env, body: ReplayRequest): Promise<ReplayAnswer> {
   let ids: string[];
   // Where the caller goes on: the ids this request left (if any), or the listing's cursor.
   let next: Pick<ReplayAnswer, "remaining" | "cursor">;
@@ -98,13 +106,13 @@ export async function replayDeadLetters(c: Context<OpsEnv>): Promise<Response> {
     next = unique.length > MAX_REPLAY_PER_REQUEST ? { remaining: unique.slice(MAX_REPLAY_PER_REQUEST) } : {};
   } else {
     const filter = { reason: body.reason, since: body.since === undefined ? undefined : Date.parse(body.since) };
-    const page = await listDeadLetters(c.env, filter, body.cursor ?? null, MAX_REPLAY_PER_REQUEST);
+    const page = await listDeadLetters(env, filter, body.cursor ?? null, MAX_REPLAY_PER_REQUEST);
     ids = page.deadLetters.map((letter) => letter.id);
     next = { cursor: page.cursor };
   }
 
   const token = Date.now();
-  const start = await beginReplay(c.env, ids, token, body.includePossiblySent === true, REPLAY_FRAME_BUDGET_BYTES);
+  const start = await beginReplay(env, ids, token, body.includePossiblySent === true, REPLAY_FRAME_BUDGET_BYTES);
   if (start.unstarted.length > 0) {
     // The ids past the byte budget were not looked at: the caller goes on from the first of them.
     ids = ids.slice(0, ids.length - start.unstarted.length);
@@ -120,7 +128,7 @@ export async function replayDeadLetters(c: Context<OpsEnv>): Promise<Response> {
   // Each note back on the queue its size belongs on, as ingest queued it.
   const byQueue = new Map<Queue, Entry[]>();
   for (const entry of start.replay) {
-    const queue = notesQueueFor(c.env, entry.frame.length);
+    const queue = notesQueueFor(env, entry.frame.length);
     const entries = byQueue.get(queue);
     if (entries === undefined) byQueue.set(queue, [entry]);
     else entries.push(entry);
@@ -144,7 +152,7 @@ export async function replayDeadLetters(c: Context<OpsEnv>): Promise<Response> {
       queued.push(id);
     }
   }
-  if (queued.length > 0) await finishReplay(c.env, queued, token);
+  if (queued.length > 0) await finishReplay(env, queued, token);
 
   // The ledger answers for every id it was given; `not_found` only guards the shape of the answer.
   const ordered = ids.map((id): ReplayResult => results.get(id) ?? { id, outcome: "skipped", reason: "not_found" });
@@ -158,7 +166,7 @@ export async function replayDeadLetters(c: Context<OpsEnv>): Promise<Response> {
     results: ordered,
     ...next,
   };
-  return c.json(answer, 200, NO_STORE);
+  return answer;
 }
 
 /** Entries grouped for sendBatch: at most 100 messages and about 240 KB per call. */
