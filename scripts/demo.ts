@@ -4,7 +4,7 @@
  * token, polls its status until it is sent, shows the email the local provider received, and
  * decrypts that email back to the original text.
  *
- *   pnpm demo [--text "…"] [--to ada@example.com] [--token np1.…] [--ingest-url …] [--provider-url …]
+ *   pnpm demo [--text "…"] [--to ada@example.com] [--token np2.…] [--ingest-url …] [--provider-url …]
  *
  * Without --token it signs one with the stack's TOKEN_SECRETS, as an operator can; with it, it
  * posts with the token an enrollment gave (README.md, "Enrol an address with curl").
