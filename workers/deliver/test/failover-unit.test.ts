@@ -10,7 +10,7 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import type { DeliveryLedger } from "../src/ledger/ledger.ts";
 import { TEST_MAIL_API_URL } from "./config.ts";
-import { ageRequests, envWith, expireLeases, ledger, ledgerNote } from "./ledger.ts";
+import { ageRequests, deadLetterOf, envWith, expireLeases, ledger, ledgerNote } from "./ledger.ts";
 import { fixJitter, ids, makeNotes, messageOf, recordOf, runQueue, type TestMessage, type TestNote } from "./notes.ts";
 
 const POSTMARK_URL = "https://postmark.test";
@@ -278,6 +278,19 @@ describe("exactly once across the switch", () => {
     expect(lastResend?.noteIds).toEqual([fresh[0]?.id]);
     expect(taken.postmark.get(held[0]?.id ?? "")).toBe(1);
     expect(taken.resend.has(held[0]?.id ?? "")).toBe(false);
+  });
+});
+
+describe("Postmark as the secondary", () => {
+  it("a note whose Postmark request went unanswered is filed by the dead-letter queue as possibly sent: Postmark keeps no keys, so a replay could send it twice", async () => {
+    twoProviders({ resend: [quotaSpent], postmark: [serverError] });
+    const [note] = makeNotes(1) as [TestNote];
+    await send([note]); // resend: quota spent, circuit open
+    await send([note], 2); // postmark: 502, held there
+
+    await runQueue("notes-dlq", [messageOf(note, { attempts: 1 })], failover);
+
+    expect(await deadLetterOf(note.id)).toMatchObject({ possiblySent: true });
   });
 });
 

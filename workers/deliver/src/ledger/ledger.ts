@@ -224,6 +224,7 @@ export class DeliveryLedger extends DurableObject<Env> {
     notes: ClaimNote[],
     undecodable: UndecodableNote[],
     idempotent: boolean,
+    keyless?: string[],
   ): Record<string, ClaimDecision> {
     return this.call("fileDeadLetters", () => {
       const now = this.now();
@@ -254,7 +255,9 @@ export class DeliveryLedger extends DurableObject<Env> {
             failure: { error, code: reason, at: now },
             // Still held by its request, the note goes out again only as that same request, which a
             // provider with keys answers from its key: a replay cannot send it twice. Without keys it can.
-            possiblySent: !idempotent && (request?.maybe_sent === 1 || request?.holder != null),
+            possiblySent:
+              !keyedAt(request?.provider, idempotent, keyless) &&
+              (request?.maybe_sent === 1 || request?.holder != null),
             frame: note.frame,
             acceptedAt: note.acceptedAt,
             attempts,
@@ -549,6 +552,14 @@ function sendDecision(key: string, row: NoteRow | null): ClaimDecision {
     decision.retrying = row.error_code as DeliveryErrorCode;
   }
   return decision;
+}
+
+/**
+ * Whether the provider a request went to keeps idempotency keys: by its name when failover lists
+ * the providers without keys (`keyless`), else the one provider's `idempotent`.
+ */
+function keyedAt(provider: string | null | undefined, idempotent: boolean, keyless: string[] | undefined): boolean {
+  return provider == null || keyless === undefined ? idempotent : !keyless.includes(provider);
 }
 
 /** A replay's message may send a failed note again; any other copy of it is a stale redelivery. */

@@ -47,9 +47,13 @@ export async function deadLetterNotes(batch: MessageBatch<unknown>, env: Env): P
   // Unreadable settings: assume a provider without keys, the side that never hides a duplicate.
   const read = readConfig(env);
   const idempotent = read.ok && read.config.provider.idempotent;
+  // With failover, each request's own provider says (ledger.ts, keyedAt).
+  const keyless = read.ok
+    ? read.config.providers.filter(({ provider }) => !provider.idempotent).map(({ provider }) => provider.name)
+    : undefined;
   let decisions: Record<string, ClaimDecision>;
   try {
-    decisions = await callLedger(env, (ledger) => ledger.fileDeadLetters(notes, undecodable, idempotent));
+    decisions = await callLedger(env, (ledger) => ledger.fileDeadLetters(notes, undecodable, idempotent, keyless));
   } catch (error) {
     const name = error instanceof Error ? error.name : typeof error;
     console.error(`${WHO}: LEDGER UNAVAILABLE (${name}); ${batch.messages.length} message(s) wait to be filed.`);
