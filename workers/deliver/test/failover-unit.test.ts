@@ -9,7 +9,9 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import type { DeliveryLedger } from "../src/ledger/ledger.ts";
+import { webhooks } from "../src/webhooks/app.ts";
 import { TEST_MAIL_API_URL } from "./config.ts";
+import { TEST_POSTMARK_CREDENTIALS } from "./http-config.ts";
 import { ageRequests, deadLetterOf, envWith, expireLeases, ledger, ledgerNote } from "./ledger.ts";
 import { fixJitter, ids, makeNotes, messageOf, recordOf, runQueue, type TestMessage, type TestNote } from "./notes.ts";
 
@@ -291,6 +293,27 @@ describe("Postmark as the secondary", () => {
     await runQueue("notes-dlq", [messageOf(note, { attempts: 1 })], failover);
 
     expect(await deadLetterOf(note.id)).toMatchObject({ possiblySent: true });
+  });
+
+  it("its delivery webhooks are applied beside Resend's: a note it sent moves to delivered", async () => {
+    twoProviders({ resend: [quotaSpent] });
+    const [note] = makeNotes(1) as [TestNote];
+    await send([note]);
+    await send([note], 2);
+    expect(await recordOf(note.id)).toMatchObject({ state: "sent", providerId: expect.stringMatching(/^pm_/) });
+
+    const res = await webhooks.request(
+      "https://deliver.test/webhooks/postmark",
+      {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Basic ${btoa(TEST_POSTMARK_CREDENTIALS)}` },
+        body: JSON.stringify({ RecordType: "Delivery", MessageID: "pm-d", Metadata: { note_id: note.id } }),
+      },
+      failover,
+    );
+
+    expect(res.status).toBe(200);
+    expect(await ledgerNote(note.id)).toMatchObject({ state: "delivered" });
   });
 });
 
