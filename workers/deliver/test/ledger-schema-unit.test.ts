@@ -102,7 +102,11 @@ it("carries a version 1 ledger's rows over to today's tables, records and dead l
     env.LEDGER.getByName(`version-1-${crypto.randomUUID()}`),
     (_instance: DeliveryLedger, state) => {
       const sql = state.storage.sql;
-      sql.exec("DROP TABLE notes; DROP TABLE requests; DROP TABLE meta; DROP TABLE counters;");
+      // A version 1 object had none of today's tables (the runtime's own `_cf_` ones stay).
+      const tables = sql.exec<{ name: string }>(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\'",
+      );
+      for (const { name } of tables.toArray()) sql.exec(`DROP TABLE ${name}`);
       sql.exec(VERSION_1);
       const insert = (row: V1Row) => {
         const columns = Object.keys(row);

@@ -125,6 +125,9 @@ describe("stats", () => {
       state.storage.sql.exec("ALTER TABLE notes DROP COLUMN timeline"); // added by version 5
       // Added by version 6.
       state.storage.sql.exec("DROP TABLE circuits; ALTER TABLE requests DROP COLUMN provider");
+      // Added by version 7.
+      state.storage.sql.exec("DROP TABLE series_minutes; DROP TABLE series_hours; DROP TABLE alerts");
+      state.storage.sql.exec("DROP INDEX notes_retrying");
       state.storage.sql.exec("UPDATE meta SET value = 3 WHERE key = 'schema_version'");
       ensureSchema(state.storage);
       const counts = JSON.parse(state.storage.sql.exec<{ counts: string }>("SELECT counts FROM counters").one().counts);
@@ -140,9 +143,10 @@ describe("stats", () => {
 
 /**
  * Tables that may be scanned: `counters` (one row), `meta` (the schema
- * version), `requests` (only the requests in flight or unanswered: a few batches' worth).
+ * version), `requests` (only the requests in flight or unanswered: a few batches' worth),
+ * `alerts` (one row per alert kind, 4), `circuits` (one row per listed provider).
  */
-const SMALL_TABLES = new Set(["counters", "meta", "requests", "circuits"]);
+const SMALL_TABLES = new Set(["counters", "meta", "requests", "alerts", "circuits"]);
 
 describe("every query the ledger makes", () => {
   it("reads the notes through a key or an index, never by a scan", async () => {

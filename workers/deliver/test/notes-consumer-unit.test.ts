@@ -114,7 +114,7 @@ describe("a batch the provider takes", () => {
     expect(result.explicitAcks).toHaveLength(100);
   });
 
-  it("costs the ledger two calls per batch and three row writes per note, four more per batch", async () => {
+  it("costs the ledger two calls per batch and three row writes per note, six more per batch", async () => {
     const notes = makeNotes(100);
     mockProvider(resendAccepted);
     const calls: string[] = [];
@@ -142,8 +142,8 @@ describe("a batch the provider takes", () => {
     expect(calls).toEqual(["claim", "settle"]);
     // The Free plan's 100,000 rows written a day: 3 per note on the happy path, the row's two
     // writes and its entry in the expiry index prune walks; per batch its request, written and
-    // deleted, and the counters' row once per call (README.md).
-    expect(after.rowsWritten - before.rowsWritten).toBe(3 * 100 + 4);
+    // deleted, and the counters' row and the series' minute once per call (README.md).
+    expect(after.rowsWritten - before.rowsWritten).toBe(3 * 100 + 6);
     // The capacity bench reads the same counts from GET /ops/stats: one KV write and one queue
     // delivery per note, and one request per ledger call.
     expect(after.kvWrites - before.kvWrites).toBe(100);

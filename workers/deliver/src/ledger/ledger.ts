@@ -14,6 +14,7 @@ import { DurableObject } from "cloudflare:workers";
 import { decodeFrame } from "@notepipe/frame";
 import { type DeliveryErrorCode, type LedgerUsage, type NoteState, STATUS_TTL_SECONDS } from "@notepipe/pipeline";
 import { DELIVERY_ERRORS } from "../queue/outcomes.ts";
+import { type AlertNotice, alertSettingsOf, confirmAlerts, dueAlerts, recordAnswers } from "./alerts.ts";
 import { circuitStats, Router, settleCircuits } from "./circuits.ts";
 import { beginCounting, readCounts, writeCounts } from "./counters.ts";
 import { meterFor, plainExec, unmetered } from "./metering.ts";
@@ -29,6 +30,8 @@ import {
   releaseSent,
   statusRecordOf,
 } from "./notes.ts";
+import { buildOverview, readAlertInputs } from "./overview.ts";
+import type { Overview } from "./overview-types.ts";
 import {
   claimFresh,
   dissolve,
@@ -44,6 +47,7 @@ import {
   waitSeconds,
 } from "./requests.ts";
 import { type Exec, ensureSchema, type NoteRow, RANK } from "./schema.ts";
+import { beginSeries, countingRowsWritten, countSeries, pruneSeries, rollUpHours, writeSeries } from "./series.ts";
 import { type NoteTimeline, timelineOf } from "./timeline.ts";
 import type {
   BehindRecord,
@@ -96,7 +100,7 @@ export class DeliveryLedger extends DurableObject<Env> {
     super(ctx, env);
     ensureSchema(ctx.storage);
     this.meter = meterFor(env);
-    this.exec = this.meter?.exec(ctx.storage.sql) ?? plainExec(ctx.storage.sql);
+    this.exec = countingRowsWritten(this.meter?.exec(ctx.storage.sql) ?? plainExec(ctx.storage.sql));
   }
 
   /** The ledger's one clock, so that a bench (bench/workers/ledger-soak/) can run it on simulated days. */
@@ -109,8 +113,10 @@ export class DeliveryLedger extends DurableObject<Env> {
     this.meter?.request(method);
     return this.ctx.storage.transactionSync(() => {
       beginCounting();
+      beginSeries();
       const result = work();
       writeCounts(this.exec);
+      writeSeries(this.exec, this.now());
       return result;
     });
   }
@@ -131,6 +137,7 @@ export class DeliveryLedger extends DurableObject<Env> {
     this.meter?.claimedNotes(input.notes.length);
     return this.call("claim", () => {
       const now = this.now();
+      countSeries("messages", input.notes.length + input.undecodable.length);
       const decisions: Record<string, ClaimDecision> = {};
       const plans = new Map<string, SendPlan | ClaimDecision>();
       const inBatch = new Set(input.notes.map((note) => note.id));
@@ -175,6 +182,8 @@ export class DeliveryLedger extends DurableObject<Env> {
     this.meter?.kvWrites(input.written.length);
     return this.call("settle", () => {
       const now = this.now();
+      countSeries("kv_writes", input.written.length);
+      recordAnswers(this.exec, input.outcomes, now);
       const written = new Set(input.written);
       const keys = new Map<string, RequestSettling>();
 
@@ -228,6 +237,7 @@ export class DeliveryLedger extends DurableObject<Env> {
   ): Record<string, ClaimDecision> {
     return this.call("fileDeadLetters", () => {
       const now = this.now();
+      countSeries("messages", notes.length + undecodable.length);
       const decisions: Record<string, ClaimDecision> = {};
       for (const note of notes) {
         const row = noteOf(this.exec, note.id);
@@ -297,6 +307,7 @@ export class DeliveryLedger extends DurableObject<Env> {
   synced(entries: { id: string; version: number }[]): void {
     this.meter?.kvWrites(entries.length);
     this.call("synced", () => {
+      countSeries("kv_writes", entries.length);
       for (const { id, version } of entries) markSynced(this.exec, id, version);
     });
   }
@@ -425,6 +436,27 @@ export class DeliveryLedger extends DurableObject<Env> {
     });
   }
 
+  /** The ops overview (overview.ts): one call a page. */
+  overview(): Overview {
+    return this.call("overview", () => buildOverview(this.exec, this.now(), alertSettingsOf(this.env)));
+  }
+
+  /** The alerts to send now (alerts.ts), each held for this caller until {@link confirmAlerts}. */
+  dueAlerts(): { notices: AlertNotice[]; at: number } {
+    return this.call("dueAlerts", () => {
+      const now = this.now();
+      return {
+        notices: dueAlerts(this.exec, readAlertInputs(this.exec, now), alertSettingsOf(this.env), now),
+        at: now,
+      };
+    });
+  }
+
+  /** These notices, handed out at `at`, went out. */
+  confirmAlerts(notices: AlertNotice[], at: number): void {
+    this.call("confirmAlerts", () => confirmAlerts(this.exec, notices, at));
+  }
+
   /** One note's steps for the ops console (timeline.ts): never its frame's nonce or ciphertext. */
   timeline(id: string): NoteTimeline | null {
     return this.call("timeline", () => {
@@ -444,6 +476,8 @@ export class DeliveryLedger extends DurableObject<Env> {
     const now = this.now();
     const pruned = this.call("prune", () => {
       releaseExpired(this.exec, now, PRUNE_BATCH);
+      rollUpHours(this.exec, now);
+      pruneSeries(this.exec, now);
       return deleteExpired(this.exec, now, now - STATUS_TTL_MS, PRUNE_BATCH);
     });
     if (pruned === PRUNE_BATCH) await this.ctx.storage.setAlarm(now + PRUNE_AGAIN_MS);

@@ -19,6 +19,7 @@ import {
 import { DELIVERY_ERRORS } from "../queue/outcomes.ts";
 import { COUNTED_COLUMNS, type Counted, countChange } from "./counters.ts";
 import { DEAD_LETTER_TTL_MS, type Exec, type NoteRow, RANK, ROW_TTL_MS } from "./schema.ts";
+import { countMove } from "./series.ts";
 import { appendStep, stepOf } from "./timeline.ts";
 
 /** Why the note failed, as its status record and its dead letter say it. */
@@ -99,6 +100,7 @@ export function moveNote(exec: Exec, id: string, row: NoteRow | null, move: Move
   const next = { ...nextRow(from, move, now), timeline: appendStep(from.timeline, stepOf(move)) };
   writeRow(exec, next, row === null || next.expires_at !== row.expires_at);
   countChange(row, next);
+  countMove(row, next);
   return next;
 }
 

@@ -7,9 +7,10 @@
 
 import { DEAD_LETTER_TTL_SECONDS, type NoteState } from "@notepipe/pipeline";
 import { CIRCUITS_TABLE } from "./circuits.ts";
+import { ALERTS_TABLE, RETRYING_INDEX, SERIES_TABLES } from "./overview-schema.ts";
 
 /** Bumped with every change to the tables below; each step from the one before is in {@link MIGRATIONS}. */
-export const CURRENT_SCHEMA_VERSION = 6;
+export const CURRENT_SCHEMA_VERSION = 7;
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -160,9 +161,12 @@ const COUNTERS_TABLE = "CREATE TABLE counters (id INTEGER PRIMARY KEY CHECK (id 
 /** A note's steps for the ops console (timeline.ts): a column of the row, so no row more is written. */
 const TIMELINE_COLUMN = "ALTER TABLE notes ADD COLUMN timeline TEXT;";
 
+/** The ops overview's series, its alerts' state and the backlog's index (series.ts, alerts.ts). */
+const OVERVIEW_TABLES = `${SERIES_TABLES}${ALERTS_TABLE}${RETRYING_INDEX}`;
+
 /** Today's tables, for an object that has none yet. */
 const CURRENT_TABLES = `${NOTES_TABLE}${TIMELINE_COLUMN}${EXPIRY_INDEX}${REQUESTS_TABLE}${COUNTERS_TABLE}
-INSERT INTO counters (id, counts) VALUES (0, '{}');${CIRCUITS_TABLE}`;
+INSERT INTO counters (id, counts) VALUES (0, '{}');${CIRCUITS_TABLE}${OVERVIEW_TABLES}`;
 
 /** ISO 8601 in a version 1 record, as ms (NULL stays NULL). */
 const msOf = (path: string) => `CAST(round(unixepoch(json_extract(record, '${path}'), 'subsec') * 1000) AS INTEGER)`;
@@ -184,6 +188,8 @@ const msOf = (path: string) => `CAST(round(unixepoch(json_extract(record, '${pat
  * Version 5 adds each note's `timeline` (timeline.ts); rows written before it have none.
  * Version 6 adds the providers' circuits and each request's `provider` (circuits.ts); a request
  * made before it names none and goes to the first listed provider, as it did.
+ * Version 7 adds the ops overview's minute and hour series, its alerts' state, and the index of
+ * retrying notes by acceptance (its one build reads the notes once); the series start empty.
  */
 const MIGRATIONS: Record<number, string> = {
   2: `
@@ -217,6 +223,7 @@ INSERT INTO counters (id, counts) SELECT 0, json_group_object(name, n) FROM (
 `,
   5: TIMELINE_COLUMN,
   6: CIRCUITS_TABLE,
+  7: OVERVIEW_TABLES,
 };
 
 /**
