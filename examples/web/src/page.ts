@@ -31,8 +31,17 @@ const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // --- enrollment: a code emailed to the address, read from the local inbox, traded for its token ---
 
+/**
+ * One of this browser's tokens, which the outbox's status polls carry (its `pollAs`): ingest then
+ * counts them against that token's allowance, not against everyone behind this network's address.
+ */
+let pollAs: { to: string; token: string } | undefined;
+
 async function showEnrolled(): Promise<void> {
-  element("enrolled").textContent = Object.keys(await readTokens()).join(", ") || "none yet";
+  const tokens = await readTokens();
+  element("enrolled").textContent = Object.keys(tokens).join(", ") || "none yet";
+  const [first] = Object.entries(tokens);
+  pollAs = first && { to: first[0], token: first[1] };
 }
 
 interface InboxEmail {
@@ -120,6 +129,10 @@ const outbox = createOutbox({
   keys,
   getToken,
   pollIntervalMs: POLL_INTERVAL_MS,
+  // Read at each poll: the first enrolment happens after the outbox is made.
+  get pollAs() {
+    return pollAs;
+  },
 });
 
 function element<T extends HTMLElement>(id: string): T {
