@@ -9,6 +9,7 @@
  */
 
 import { isCodeMessage, type NotesQueueMessage } from "@notepipe/pipeline";
+import { sendAlerts } from "./alerts/notify.ts";
 import { http } from "./app.ts";
 import { moveToCodesQueue, sendCodeEmails } from "./queue/code-emails.ts";
 import { deadLetterNotes } from "./queue/dead-letter-notes.ts";
@@ -55,6 +56,7 @@ export default {
   },
   async scheduled(_controller, env, ctx) {
     ctx.waitUntil(repairStatuses(env));
+    ctx.waitUntil(sendAlerts(env));
   },
 } satisfies ExportedHandler<Env, NotesQueueMessage>;
 
