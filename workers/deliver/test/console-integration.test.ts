@@ -11,8 +11,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { http } from "../src/app.ts";
 import { SESSION_TTL_MS } from "../src/console/session.ts";
 import { TEST_OPS_TOKENS } from "./http-config.ts";
-import { deadLetterOf, envWith, ledgerNote } from "./ledger.ts";
-import { makeNote, makeNotes } from "./notes.ts";
+import { deadLetterOf, envWith, ledger, ledgerNote } from "./ledger.ts";
+import { makeNote, makeNotes, messageOf, mockProvider, resendAccepted, runQueue } from "./notes.ts";
 import { deadLetterAsPossiblySent, deadLetterAsRejected, recordingQueue, sentMessages } from "./ops.ts";
 
 const ORIGIN = "https://notes.example.com";
@@ -314,6 +314,31 @@ describe("the dead letters page", () => {
       expect(await deadLetterOf(note.id)).toBeNull();
       expect((await ledgerNote(note.id))?.state).toBe("failed");
     }
+  });
+});
+
+describe("the overview", () => {
+  it("draws what the ledger's overview() answers: the day's counts, a chart per series, the dead letters by reason", async () => {
+    mockProvider(resendAccepted);
+    await runQueue(
+      "notes",
+      makeNotes(3).map((note) => messageOf(note)),
+    );
+    await deadLetterAsRejected([makeNote()]);
+    const overview = await ledger().overview();
+    const who = await signedIn();
+
+    const res = await send(who, "/ops/");
+    expect(res.status).toBe(200);
+    const page = await res.text();
+    const day = (name: "accepted" | "sent") => overview.perMinute.reduce((sum, point) => sum + point[name], 0);
+    expect(page).toContain(`data-total="accepted">${day("accepted")}</td>`);
+    expect(page).toContain(`data-total="sent">${day("sent")}</td>`);
+    for (const name of ["accepted", "sent", "delivered", "failed"]) {
+      expect(page.match(new RegExp(`<path d="M0 \\d+[HV\\d]*H720" [^>]*data-series="${name}"`, "g"))).toHaveLength(2);
+    }
+    const rejected = overview.deadLetters.find((entry) => entry.reason === "rejected")?.count;
+    expect(page).toContain(`data-dead="rejected">${rejected}</td>`);
   });
 });
 

@@ -12,8 +12,8 @@ import { notFound } from "../http/errors.ts";
 import { onOpsError } from "../ops/app.ts";
 import { discardTicked, replayStep, showDeadLetters, showReplayProgress } from "./dead-letters-page.ts";
 import { type ConsoleEnv, requireSession } from "./guard.ts";
-import { seeOther } from "./layout.ts";
 import { findNote, showNote } from "./note-page.ts";
+import { showOverview } from "./overview-page.ts";
 import { PATHS } from "./paths.ts";
 import { showSignIn, signIn, signOut } from "./sign-in.ts";
 
@@ -26,8 +26,7 @@ opsConsole.all(PATHS.signIn, methodNotAllowed("GET, POST"));
 
 opsConsole.use(PATHS.overview, requireSession);
 opsConsole.use("/ops/console/*", requireSession);
-// Until the ledger answers the overview, the console opens on its dead letters.
-opsConsole.get(PATHS.overview, (c) => seeOther(c, PATHS.deadLetters));
+opsConsole.get(PATHS.overview, showOverview);
 opsConsole.post(PATHS.signOut, signOut);
 opsConsole.get(PATHS.deadLetters, showDeadLetters);
 opsConsole.get(PATHS.replay, showReplayProgress);

@@ -6,6 +6,7 @@
 
 import type { DeliveryErrorCode } from "@notepipe/pipeline";
 import { callLedger, type Ledger } from "../ledger/client.ts";
+import type { Overview } from "../ledger/overview-types.ts";
 import type { NoteTimeline } from "../ledger/timeline.ts";
 import type { DeadLetterPage, DiscardResult, LedgerStats, ReplayStart } from "../ledger/types.ts";
 import { projectToKv } from "../status/projection.ts";
@@ -104,6 +105,11 @@ export async function discardDeadLetter(env: Env, id: string): Promise<DiscardRe
     await projectToKv(env, [{ record: result.record, version: result.version }], WHO);
   }
   return result;
+}
+
+/** The ops console's overview: the ledger's series, latency, answers, backlog, quotas and alerts in one call. */
+export function readOverview(env: Env): Promise<Overview> {
+  return ask(async (ledger): Promise<Overview> => await ledger.overview(), env);
 }
 
 /** One note's steps and state for the ops console; null if the ledger does not know it. */
