@@ -153,6 +153,7 @@ describe("pnpm run deploy", () => {
     const namespaces = [...api.state.kvNamespaces.values()];
     expect(namespaces.map((namespace) => namespace.title)).toEqual(["notepipe-status"]);
     expect([...api.state.queues.values()].map((queue) => queue.queue_name).sort()).toEqual([
+      "codes",
       "notes",
       "notes-dlq",
       "notes-large",
@@ -183,9 +184,9 @@ describe("pnpm run deploy", () => {
     expect(deliver.vars.get("MAIL_FROM")).toBe(MAIL_FROM);
     expect(deliver.vars.get("MAIL_API_URL")).toBe("https://api.resend.com");
 
-    expect([deliver.migrationTag, ingest.migrationTag]).toEqual(["v1", "v1"]);
+    expect([deliver.migrationTag, ingest.migrationTag]).toEqual(["v1", "v2"]);
     expect([...deliver.durableObjectClasses]).toEqual(["DeliveryLedger"]);
-    expect([...ingest.durableObjectClasses]).toEqual(["EnrollmentGuard"]);
+    expect([...ingest.durableObjectClasses]).toEqual(["EnrollmentGuard", "CodeEmailBudget"]);
     expect(deliver.crons).toEqual(["*/5 * * * *"]);
     for (const queue of api.state.queues.values()) {
       expect(queue.consumers.map((consumer) => consumer.script)).toEqual(["notepipe-deliver"]);

@@ -1,7 +1,8 @@
 /**
  * Self-service enrollment on the real local stack: a code asked for with the SDK arrives in the
  * local inbox as an email, the code read from it buys a token, and that token sends a note that
- * ends `delivered`. Then the limits, as a burst meets them: per address, then per client address.
+ * ends `delivered`. Then the limits, as a burst meets them: per address, then per client address,
+ * then the deployment's code emails of the day.
  */
 
 import { confirmCode, decrypt, generateKey, NotepipeError, requestCode, send } from "@notepipe/client";
@@ -14,6 +15,8 @@ import { FAST_RETRY_VARS } from "./notes.ts";
 const WITHIN_MS = 60_000;
 /** ENROLL_IP_LIMITER's limit per client address per minute on this file's stack. */
 const ENROLL_IP_LIMIT = 30;
+/** CODE_EMAILS_PER_DAY on this file's stack: above the 22 codes the tests before the last one ask for. */
+const CODE_EMAILS_PER_DAY = 30;
 
 let stack: Stack;
 
@@ -26,6 +29,7 @@ beforeAll(async () => {
     deliverVars: FAST_RETRY_VARS,
     // Above what this file asks from 127.0.0.1 in a minute, which ingest counts like any client.
     ingestLimits: { ...THROWAWAY_INGEST_LIMITS, ENROLL_IP_LIMITER: ENROLL_IP_LIMIT },
+    ingestVars: { CODE_EMAILS_PER_DAY: String(CODE_EMAILS_PER_DAY) },
   });
 });
 
@@ -88,7 +92,7 @@ describe("enrollment on the local stack", () => {
 
     expect((await failure(confirmCode(connection(), "grace@example.com", code as string))).code).toBe("invalid_code");
     const token = await confirmCode(connection(), "ada@example.com", code as string);
-    expect(token).toMatch(/^np1\.dev\.[A-Za-z0-9_-]{43}$/);
+    expect(token).toMatch(/^np2\.dev\.\d+\.[A-Za-z0-9_-]{43}$/);
 
     const key = await generateKey();
     const text = "Enrolled by myself, with a code from my own inbox.";
@@ -111,7 +115,7 @@ describe("enrollment on the local stack", () => {
     await requestCode(connection(), to);
     const [, second] = await waitForEmails(to, 2);
 
-    expect(await confirmCode(connection(), to, codeIn(second) as string)).toMatch(/^np1\./);
+    expect(await confirmCode(connection(), to, codeIn(second) as string)).toMatch(/^np2\./);
   });
 
   it("sends one address 3 codes, then answers 429 with Retry-After and sends no fourth", async () => {
@@ -149,5 +153,33 @@ describe("enrollment on the local stack", () => {
     expect(refused.headers.get("retry-after")).toBe("60");
     expect(await refused.json()).toEqual({ error: "rate_limited", message: expect.stringContaining("network") });
     expect((await post("/v1/tokens/code", "203.0.113.8", { to: "walker-next@example.com" })).status).toBe(202);
+  });
+
+  it("past the deployment's code emails of the day answers 429 with Retry-After to UTC midnight and emails nothing", async () => {
+    const ask = (to: string, i: number) =>
+      fetch(`${stack.ingestUrl}/v1/tokens/code`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "cf-connecting-ip": `198.51.100.${i + 1}` },
+        body: JSON.stringify({ to }),
+      });
+    // The tests before this one spent some of the day's emails; the rest go to these addresses.
+    const sent: string[] = [];
+    let refused: Response | undefined;
+    for (let i = 0; i <= CODE_EMAILS_PER_DAY && refused === undefined; i++) {
+      const to = `budget${i}@example.com`;
+      const answer = await ask(to, i);
+      if (answer.status === 202) sent.push(to);
+      else refused = answer;
+    }
+
+    expect(refused?.status).toBe(429);
+    expect(await refused?.json()).toEqual({ error: "rate_limited", message: expect.stringContaining("today") });
+    const nextMidnight = new Date().setUTCHours(24, 0, 0, 0);
+    const retryAfter = Number(refused?.headers.get("retry-after"));
+    expect(Math.abs(retryAfter - (nextMidnight - Date.now()) / 1000)).toBeLessThan(60);
+    expect(sent.length).toBeGreaterThan(0);
+    for (const to of sent) expect(await waitForEmails(to, 1)).toHaveLength(1);
+    // Every email asked for before the refusal has arrived; the refused address has none.
+    expect(await inboxFor(`budget${sent.length}@example.com`)).toEqual([]);
   });
 });

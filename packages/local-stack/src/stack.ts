@@ -58,6 +58,12 @@ export const THROWAWAY_INGEST_LIMITS: Readonly<Partial<Record<IngestLimiter, num
   ENROLL_IP_LIMITER: 1_000,
 };
 
+/**
+ * A throwaway stack's ingest vars: the e2e runs and the browser tests ask for more code emails in a
+ * run than the 20 a day CODE_EMAILS_PER_DAY lets a deployment send (wrangler.ingest.toml).
+ */
+export const THROWAWAY_INGEST_VARS: Readonly<Record<string, string>> = { CODE_EMAILS_PER_DAY: "1000" };
+
 export interface StackOptions {
   /** Ingest's port; 0 picks a free one. Default 8787. */
   ingestPort?: number;
@@ -73,6 +79,11 @@ export interface StackOptions {
   mailApiUrl?: string;
   /** Overrides of the deliver Worker's `[vars]` (a key it does not declare is ignored by wrangler). */
   deliverVars?: Readonly<Record<string, string>>;
+  /**
+   * Overrides of the ingest Worker's `[vars]`, as `deliverVars` (the two share the copies' `.dev.vars`).
+   * Default: {@link THROWAWAY_INGEST_VARS} for a throwaway stack, none otherwise.
+   */
+  ingestVars?: Readonly<Record<string, string>>;
   /**
    * Whether the local provider posts delivery webhooks (delivered, bounced) to ingest's
    * `/webhooks/*`, signed with the stack's secrets, so that notes go on from `sent` to `delivered`.
@@ -334,6 +345,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const provider = providers[0] ?? null;
 
   const deliverVars = options.deliverVars ?? {};
+  const ingestVars = options.ingestVars ?? (ephemeral ? THROWAWAY_INGEST_VARS : {});
   const listVars =
     planned === null
       ? {}
@@ -349,6 +361,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     devVars.MAIL_API_URL !== target ||
     planned !== null ||
     Object.keys(deliverVars).length > 0 ||
+    Object.keys(ingestVars).length > 0 ||
     Object.keys(ingestLimits).length > 0;
   let configs: { ingest: string; deliver: string } = {
     ingest: join(ROOT, CONFIGS.ingest),
@@ -369,6 +382,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         MAIL_API_URL: target,
         ...Object.fromEntries(opsSecrets),
         ...listVars,
+        ...ingestVars,
         ...deliverVars,
       },
       ingestLimits,
