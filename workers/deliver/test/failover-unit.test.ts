@@ -358,6 +358,20 @@ describe("the probe", () => {
     ]);
   });
 
+  it("that meets a 429 says nothing about the provider: the next batch probes again at once", async () => {
+    await openByOutage();
+    await probeDue();
+    const { seen } = twoProviders({
+      resend: [() => Response.json({ name: "rate_limit_exceeded", message: "Too many requests." }, { status: 429 })],
+    });
+
+    await send(makeNotes(1));
+    await send(makeNotes(1));
+
+    expect(seen.map((request) => request.provider)).toEqual(["resend", "resend"]);
+    expect(await circuits()).toMatchObject([{ provider: "resend", state: "closed" }]);
+  });
+
   it("that fails opens the circuit again, twice as long", async () => {
     await openByOutage();
     await probeDue();

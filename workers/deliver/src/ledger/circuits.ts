@@ -223,17 +223,26 @@ export function settleCircuits(
   let rows: Map<string, CircuitRow> | undefined;
   for (const [key, sent] of byKey) {
     const provider = providerOf(key);
+    if (provider === null) continue;
     const verdict = verdictOf(sent);
-    if (provider === null || verdict === null) continue;
     rows ??= circuitsOf(exec);
     const row = rows.get(provider) ?? closedRow(provider, now);
-    const next = moveCircuit(row, verdict, settings, now);
+    const next =
+      verdict !== null
+        ? moveCircuit(row, verdict, settings, now)
+        : row.state === "half_open"
+          ? // A probe that said nothing either way (a 429): the next claim may probe again at once,
+            // rather than every note bound for the provider waiting out the probe's whole lease.
+            { ...row, state: "open" as const, probe_at: now, changed_at: now }
+          : row;
     if (next === row) continue;
     rows.set(provider, next);
     writeCircuit(exec, next);
     if (next.state !== row.state) {
       const until = next.state === "open" ? ` until ${new Date(next.probe_at).toISOString()}` : "";
-      console.log(`deliver: circuit ${provider} ${next.state.replace("_", "-")} (${next.reason ?? verdict})${until}`);
+      console.log(
+        `deliver: circuit ${provider} ${next.state.replace("_", "-")} (${next.reason ?? verdict ?? "no answer"})${until}`,
+      );
     }
   }
 }
