@@ -221,7 +221,8 @@ async function main(to: string): Promise<void> {
     });
   }
 
-  const client = { ...connection, store: new MemoryPendingStore() };
+  // Its polls carry the token, as an app's do: counted as this client's, not its network's.
+  const client = { ...connection, store: new MemoryPendingStore(), pollAs: { to, token: clientToken as string } };
   let id = "";
   await step("post", async () => {
     const key = await generateKey();
