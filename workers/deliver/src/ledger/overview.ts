@@ -1,9 +1,9 @@
 /**
  * The ops overview in one ledger call (`overview()`, ledger.ts): series, latency, answers,
  * backlog, dead letters, today's quotas and the alerts firing. What it reads, at most: the last 24
- * hours' minute rows twice (their counts, then their latency histograms, merged by SQLite: more
- * only while the Cron's roll-up lags), 168 hour rows, the counters' row, the 4 alert rows and one
- * entry of the retrying index: never a note.
+ * hours' minute rows for the chart (five columns each), 168 hour rows, the minutes since the last
+ * hour rolled up (normally the current hour's), the counters' row, the 4 alert rows and one entry
+ * of the retrying index: never a note. Only hours' and recent minutes' histograms are parsed.
  */
 
 import { type AlertInputs, type AlertSettings, firingAlerts } from "./alerts.ts";
@@ -11,15 +11,14 @@ import { type Counts, readCounts } from "./counters.ts";
 import type { Overview, QuotaUse, SeriesPoint } from "./overview-types.ts";
 import type { Exec } from "./schema.ts";
 import {
-  addCounts,
-  type CountRow,
-  emptyCountRow,
+  addBucket,
+  type Bucket,
+  emptyBucket,
   HOUR_MS,
   hoursRolledTo,
   MINUTE_MS,
   percentile,
-  readCountRows,
-  readLatency,
+  readBuckets,
 } from "./series.ts";
 
 const DAY_MS = 24 * HOUR_MS;
@@ -44,32 +43,33 @@ export function buildOverview(exec: Exec, now: number, settings: AlertSettings):
   const hoursFrom = hour - 167 * HOUR_MS;
   // Hours not rolled up yet come from their minutes: normally the current one only.
   const rolledTo = Math.max(hoursFrom, Math.min(hoursRolledTo(exec) ?? 0, hour));
-  const minutes = readCountRows(exec, "series_minutes", Math.min(minutesFrom, rolledTo), minute + MINUTE_MS);
-  const hours = new Map(readCountRows(exec, "series_hours", hoursFrom, rolledTo).map((row) => [row.at, row]));
-  const quotas = quotasOf(minutes, [...hours.values()], rolledTo, now);
-  const day = emptyCountRow(minutesFrom);
-  for (const row of minutes) {
-    if (row.at >= minutesFrom) addCounts(day, row);
-    if (row.at < rolledTo) continue;
-    const at = row.at - (row.at % HOUR_MS);
-    const into = hours.get(at) ?? emptyCountRow(at);
-    addCounts(into, row);
-    hours.set(at, into);
+  const hours = readBuckets(exec, "series_hours", hoursFrom, rolledTo);
+  const recent = readBuckets(exec, "series_minutes", rolledTo, minute + MINUTE_MS);
+  const byHour = new Map(hours.map((bucket) => [bucket.at, bucket]));
+  for (const bucket of recent) {
+    const at = bucket.at - (bucket.at % HOUR_MS);
+    const into = byHour.get(at) ?? emptyBucket(at);
+    addBucket(into, bucket);
+    byHour.set(at, into);
   }
-  const latency = readLatency(exec, minutesFrom, minute + MINUTE_MS);
+  // Latency and answers over the last 24 hours in whole hours (from the start of the hour 23 hours
+  // ago): 24 hour rows' histograms merged, not 1,440 minutes'.
+  const day = emptyBucket(hour - 23 * HOUR_MS);
+  for (const bucket of byHour.values()) if (bucket.at >= day.at) addBucket(day, bucket);
+  const quotas = quotasOf([...hours, ...recent], now);
   const counts = readCounts(exec);
   const inputs = alertInputs(exec, counts, quotas);
   return {
     now,
-    perMinute: pointsOf(new Map(minutes.map((row) => [row.at, row])), minutesFrom, 1440, MINUTE_MS),
-    perHour: pointsOf(hours, hoursFrom, 168, HOUR_MS),
-    latency: { p50Ms: percentile(latency, 0.5), p99Ms: percentile(latency, 0.99) },
+    perMinute: pointsOf(readPoints(exec, minutesFrom, minute + MINUTE_MS), minutesFrom, 1440, MINUTE_MS),
+    perHour: pointsOf(byHour, hoursFrom, 168, HOUR_MS),
+    latency: { p50Ms: percentile(day.latency, 0.5), p99Ms: percentile(day.latency, 0.99) },
     answers: {
-      ok: day.ok,
-      throttled: day.throttled,
-      server_error: day.server_error,
-      refused: day.refused,
-      no_answer: day.no_answer,
+      ok: day.counts.ok,
+      throttled: day.counts.throttled,
+      server_error: day.counts.server_error,
+      refused: day.counts.refused,
+      no_answer: day.counts.no_answer,
     },
     backlog: {
       waiting: (counts.states.queued ?? 0) + (counts.states.retrying ?? 0),
@@ -88,9 +88,11 @@ export function readAlertInputs(exec: Exec, now: number): AlertInputs {
   const hour = now - (now % HOUR_MS);
   const dayStart = now - (now % DAY_MS);
   const rolledTo = Math.max(dayStart, Math.min(hoursRolledTo(exec) ?? 0, hour));
-  const minutes = readCountRows(exec, "series_minutes", rolledTo, now + MINUTE_MS);
-  const hours = readCountRows(exec, "series_hours", dayStart, rolledTo);
-  return alertInputs(exec, readCounts(exec), quotasOf(minutes, hours, rolledTo, now));
+  const buckets = [
+    ...readBuckets(exec, "series_hours", dayStart, rolledTo),
+    ...readBuckets(exec, "series_minutes", rolledTo, now + MINUTE_MS),
+  ];
+  return alertInputs(exec, readCounts(exec), quotasOf(buckets, now));
 }
 
 function alertInputs(exec: Exec, counts: Counts, quotas: QuotaUse[]): AlertInputs {
@@ -105,29 +107,44 @@ function alertInputs(exec: Exec, counts: Counts, quotas: QuotaUse[]): AlertInput
   };
 }
 
-/** Today's (UTC) use of each daily allowance: the hours rolled up before `rolledTo`, the minutes from it. */
-function quotasOf(minutes: CountRow[], hours: CountRow[], rolledTo: number, now: number): QuotaUse[] {
-  const dayStart = now - (now % DAY_MS);
-  const today = emptyCountRow(dayStart);
-  for (const row of hours) if (row.at >= dayStart && row.at < rolledTo) addCounts(today, row);
-  for (const row of minutes) if (row.at >= Math.max(dayStart, rolledTo)) addCounts(today, row);
+/** Today's (UTC) use of each daily allowance, from disjoint buckets: the hours rolled up, the minutes after them. */
+function quotasOf(buckets: Bucket[], now: number): QuotaUse[] {
+  const today = emptyBucket(now - (now % DAY_MS));
+  for (const bucket of buckets) if (bucket.at >= today.at) addBucket(today, bucket);
+  const { kv_writes, messages, rows_written } = today.counts;
   return [
-    { name: "KV writes", used: today.kv_writes, limit: FREE_PLAN_DAILY.kvWrites },
+    { name: "KV writes", used: kv_writes, limit: FREE_PLAN_DAILY.kvWrites },
     {
       name: "Queues operations (estimated)",
-      used: today.messages * QUEUE_OPERATIONS_PER_MESSAGE,
+      used: messages * QUEUE_OPERATIONS_PER_MESSAGE,
       limit: FREE_PLAN_DAILY.queueOperations,
     },
-    { name: "ledger rows written", used: today.rows_written, limit: FREE_PLAN_DAILY.ledgerRowsWritten },
+    { name: "ledger rows written", used: rows_written, limit: FREE_PLAN_DAILY.ledgerRowsWritten },
   ];
 }
 
+/** The chart's counts of the minutes with `from <= at < to`: five columns, no histogram. */
+function readPoints(exec: Exec, from: number, to: number): Map<number, SeriesPoint> {
+  const rows = exec<SeriesPoint & Record<string, number>>(
+    "SELECT at, accepted, sent, delivered, failed FROM series_minutes WHERE at >= ? AND at < ?",
+    from,
+    to,
+  ).rows;
+  return new Map(rows.map((row) => [row.at, row]));
+}
+
 /** `n` points of `step` from `from`, the buckets' counts where they exist, zeros elsewhere. */
-function pointsOf(byAt: ReadonlyMap<number, CountRow>, from: number, n: number, step: number): SeriesPoint[] {
+function pointsOf(
+  byAt: ReadonlyMap<number, SeriesPoint | Bucket>,
+  from: number,
+  n: number,
+  step: number,
+): SeriesPoint[] {
   const points: SeriesPoint[] = [];
   for (let i = 0; i < n; i++) {
     const at = from + i * step;
-    const counts = byAt.get(at);
+    const found = byAt.get(at);
+    const counts = found === undefined ? undefined : "counts" in found ? found.counts : found;
     points.push({
       at,
       accepted: counts?.accepted ?? 0,

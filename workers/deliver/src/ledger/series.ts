@@ -106,7 +106,7 @@ function emptyCounts(): Record<SeriesCount, number> {
   return Object.fromEntries(SERIES_COUNTS.map((count) => [count, 0])) as Record<SeriesCount, number>;
 }
 
-function emptyBucket(at: number): Bucket {
+export function emptyBucket(at: number): Bucket {
   return { at, counts: emptyCounts(), latency: new Map() };
 }
 
@@ -206,53 +206,13 @@ function bucketOf(row: SeriesRow): Bucket {
 }
 
 /** Adds `from` into `into`. */
-function addBucket(into: Bucket, from: Bucket): void {
+export function addBucket(into: Bucket, from: Bucket): void {
   for (const count of SERIES_COUNTS) into.counts[count] += from.counts[count];
   for (const [index, n] of from.latency) into.latency.set(index, (into.latency.get(index) ?? 0) + n);
 }
 
-/** A bucket's counts as SQLite answers them, without its histogram. */
-export type CountRow = Record<SeriesCount, number> & { at: number };
-
-const COUNT_COLUMNS = `at, ${SERIES_COUNTS.join(", ")}`;
-
-/** The counts of `table`'s rows with `from <= at < to`, oldest first; histograms left in the table. */
-export function readCountRows(
-  exec: Exec,
-  table: "series_minutes" | "series_hours",
-  from: number,
-  to: number,
-): CountRow[] {
-  return exec<CountRow>(`SELECT ${COUNT_COLUMNS} FROM ${table} WHERE at >= ? AND at < ? ORDER BY at`, from, to).rows;
-}
-
-/** A blank row of counts starting at `at`. */
-export function emptyCountRow(at: number): CountRow {
-  return { ...emptyCounts(), at };
-}
-
-/** Adds `from`'s counts into `into`. */
-export function addCounts(into: Record<SeriesCount, number>, from: Record<SeriesCount, number>): void {
-  for (const count of SERIES_COUNTS) into[count] += from[count];
-}
-
-/**
- * The latency histograms of the minutes with `from <= at < to`, merged by SQLite (`json_each`):
- * a day's 1,440 histograms are never parsed in JavaScript.
- */
-export function readLatency(exec: Exec, from: number, to: number): Map<number, number> {
-  const rows = exec<{ bucket: number; n: number }>(
-    `SELECT CAST(j.key AS INTEGER) AS bucket, sum(j.value) AS n
-       FROM series_minutes, json_each(series_minutes.latency) AS j
-       WHERE at >= ? AND at < ? AND latency <> '{}' GROUP BY bucket`,
-    from,
-    to,
-  ).rows;
-  return new Map(rows.map((row) => [row.bucket, row.n]));
-}
-
 /** The rows of `table` with `from <= at < to`, oldest first: only the buckets that counted something. */
-function readBuckets(exec: Exec, table: "series_minutes" | "series_hours", from: number, to: number): Bucket[] {
+export function readBuckets(exec: Exec, table: "series_minutes" | "series_hours", from: number, to: number): Bucket[] {
   return exec<SeriesRow>(`SELECT * FROM ${table} WHERE at >= ? AND at < ? ORDER BY at`, from, to).rows.map(bucketOf);
 }
 
