@@ -1,5 +1,7 @@
+import { fileURLToPath } from "node:url";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineProject, mergeConfig } from "vitest/config";
+import { unstable_readConfig } from "wrangler";
 import shared from "../../vitest.shared.ts";
 import {
   echoForwarded,
@@ -10,6 +12,19 @@ import {
   TEST_TOKEN_LIMIT,
   TEST_TOKEN_SECRETS,
 } from "./test/config.ts";
+
+// The status limiters run at their deployed limits, so that the tests pin the figures
+// workers/ingest/README.md's read budget rests on; a change to either side stops the run here.
+const deployed = unstable_readConfig({ config: fileURLToPath(new URL("../../wrangler.ingest.toml", import.meta.url)) });
+for (const [name, limit] of [
+  ["STATUS_LIMITER", TEST_STATUS_LIMIT],
+  ["STATUS_ADDRESS_LIMITER", TEST_STATUS_ADDRESS_LIMIT],
+] as const) {
+  const configured = deployed.ratelimits.find((binding) => binding.name === name)?.simple.limit;
+  if (configured !== limit) {
+    throw new Error(`test/config.ts runs ${name} at ${limit}, wrangler.ingest.toml at ${configured}: make them agree.`);
+  }
+}
 
 export default mergeConfig(
   shared,

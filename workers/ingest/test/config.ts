@@ -16,11 +16,12 @@ export const TEST_ENROLL_IP_LIMIT = 12;
 export const TEST_TOKEN_LIMIT = 5;
 
 /**
- * STATUS_LIMITER's limit in ids per client per 60 s, and STATUS_ADDRESS_LIMITER's per address: one
- * 100-id poll and a 50-id one use a client's up, and the address's outlasts two clients'.
+ * STATUS_LIMITER's limit in ids per client per 60 s, and STATUS_ADDRESS_LIMITER's per address: the
+ * deployed ones (vitest.config.ts checks them against wrangler.ingest.toml), which the read budget's
+ * arithmetic in workers/ingest/README.md rests on. A poll goes through below them and may add 99 more.
  */
-export const TEST_STATUS_LIMIT = 150;
-export const TEST_STATUS_ADDRESS_LIMIT = 400;
+export const TEST_STATUS_LIMIT = 120;
+export const TEST_STATUS_ADDRESS_LIMIT = 201;
 
 /** The deliver Worker's stand-in (runs in Node): answers 299 with the request as ingest forwarded it. */
 export async function echoForwarded(request: Request): Promise<Response> {
