@@ -13,9 +13,9 @@ import { noteIdToUuid } from "@notepipe/frame";
 import { MAX_STATUS_IDS } from "@notepipe/pipeline";
 import { type LoadJob, LoadProcess } from "./load.ts";
 import { RECIPIENT, type SampleNote, seededBytes } from "./sample-notes.ts";
-import { median, percentile } from "./stats.ts";
-import { type CpuConfig, runLoad, startTarget, type Target, type TargetSetup, trailingWorkMs } from "./targets.ts";
-import { cpuMsBetween, readCpu, waitUntilIdle } from "./workerd-process.ts";
+import { median } from "./stats.ts";
+import { type CpuConfig, startTarget, type Target, type TargetSetup } from "./targets.ts";
+import { type CpuRun, measureRun } from "./workerd-cpu.ts";
 
 export const POLL_CONFIGS = ["ingest-stubbed", "ingest"] as const satisfies readonly CpuConfig[];
 export const POLL_SIZES = [1, MAX_STATUS_IDS] as const;
@@ -61,15 +61,6 @@ function pollJob(target: Target, note: SampleNote, body: Uint8Array, requests: n
   };
 }
 
-async function measure(target: Target, loader: LoadProcess, job: LoadJob) {
-  await waitUntilIdle(target.pid, 0);
-  const before = readCpu(target.pid);
-  const result = await runLoad(target, loader, job);
-  await waitUntilIdle(target.pid, trailingWorkMs(target));
-  const cpuMs = cpuMsBetween(before, readCpu(target.pid)) / job.requests;
-  return { cpuMs, p50Ms: percentile(result.latenciesMs, 50), p99Ms: percentile(result.latenciesMs, 99) };
-}
-
 export async function measurePolls(
   setup: TargetSetup,
   note: SampleNote,
@@ -82,11 +73,11 @@ export async function measurePolls(
   try {
     for (const config of POLL_CONFIGS) targets.push(await startTarget(setup, config));
     const bodies = new Map(POLL_SIZES.map((n) => [n, pollBody(seed, n)]));
-    const runs = new Map<string, Awaited<ReturnType<typeof measure>>[]>();
+    const runs = new Map<string, CpuRun[]>();
     for (const n of POLL_SIZES) {
       for (const target of targets) {
         progress(`warm-up ${target.config} poll of ${n}`);
-        await measure(target, loader, pollJob(target, note, bodies.get(n) as Uint8Array, load.warmupRequests, load));
+        await measureRun(target, loader, pollJob(target, note, bodies.get(n) as Uint8Array, load.warmupRequests, load));
       }
     }
     for (let run = 1; run <= load.runs; run++) {
@@ -95,7 +86,7 @@ export async function measurePolls(
           progress(`run ${run}/${load.runs} ${target.config} poll of ${n}`);
           const job = pollJob(target, note, bodies.get(n) as Uint8Array, load.requests, load);
           const key = `${target.config} ${n}`;
-          runs.set(key, [...(runs.get(key) ?? []), await measure(target, loader, job)]);
+          runs.set(key, [...(runs.get(key) ?? []), await measureRun(target, loader, job)]);
         }
       }
     }
@@ -105,10 +96,10 @@ export async function measurePolls(
         return {
           config,
           ids,
-          cpuMsPerPoll: median(measured.map((m) => m.cpuMs)),
+          cpuMsPerPoll: median(measured.map((m) => m.cpuMsPerRequest)),
           p50Ms: median(measured.map((m) => m.p50Ms)),
           p99Ms: median(measured.map((m) => m.p99Ms)),
-          runsCpuMsPerPoll: measured.map((m) => m.cpuMs),
+          runsCpuMsPerPoll: measured.map((m) => m.cpuMsPerRequest),
         };
       }),
     );

@@ -70,7 +70,8 @@ export function cpuSizes(results: CpuResults): string[] {
   return [...new Set(results.cells.map((c) => c.size))];
 }
 
-async function measure(target: Target, load: LoadProcess, job: LoadJob): Promise<CpuRun> {
+/** One measured run of `job` against `target`: workerd's CPU per request, from idle to idle. */
+export async function measureRun(target: Target, load: LoadProcess, job: LoadJob): Promise<CpuRun> {
   await waitUntilIdle(target.pid, 0);
   const before = readCpu(target.pid);
   const result = await runLoad(target, load, job);
@@ -102,7 +103,7 @@ export async function measureCpu(
       for (const target of targets) {
         progress(`warm-up ${key(target, note)}`);
         try {
-          await measure(target, loader, loadJob(target, note, load.warmupRequests, load.concurrency));
+          await measureRun(target, loader, loadJob(target, note, load.warmupRequests, load.concurrency));
         } catch (error) {
           // One broken cell (say, a size a binding refuses) must not cost the rest of the table.
           const failure = error instanceof Error ? error.message : String(error);
@@ -117,7 +118,7 @@ export async function measureCpu(
         for (const target of targets) {
           if (failures.has(key(target, note))) continue;
           progress(`run ${run}/${load.runs} ${key(target, note)}`);
-          const measured = await measure(target, loader, loadJob(target, note, load.requests, load.concurrency));
+          const measured = await measureRun(target, loader, loadJob(target, note, load.requests, load.concurrency));
           runs.set(key(target, note), [...(runs.get(key(target, note)) ?? []), measured]);
         }
       }
