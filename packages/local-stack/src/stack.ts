@@ -80,6 +80,11 @@ export interface StackOptions {
   /** Overrides of the deliver Worker's `[vars]` (a key it does not declare is ignored by wrangler). */
   deliverVars?: Readonly<Record<string, string>>;
   /**
+   * `max_retries` of the `notes` and `notes-large` consumers in the copies (wrangler.deliver.toml
+   * says 10): a drill that needs dead letters gets them after this many retries, not 11 deliveries.
+   */
+  deliverMaxRetries?: number;
+  /**
    * Overrides of the ingest Worker's `[vars]`, as `deliverVars` (the two share the copies' `.dev.vars`).
    * Default: {@link THROWAWAY_INGEST_VARS} for a throwaway stack, none otherwise.
    */
@@ -188,6 +193,7 @@ function writeStackConfigs(
   dir: string,
   vars: Record<string, string>,
   ingestLimits: Readonly<Partial<Record<IngestLimiter, number>>>,
+  deliverMaxRetries: number | undefined,
 ): { ingest: string; deliver: string } {
   mkdirSync(dir, { recursive: true });
   const paths = { ingest: join(dir, CONFIGS.ingest), deliver: join(dir, CONFIGS.deliver) };
@@ -199,12 +205,23 @@ function writeStackConfigs(
     if (rewritten === source) throw new StackError(`${CONFIGS[name]} has no main = "…" line to rewrite.`);
     writeFileSync(
       paths[name],
-      name === "ingest" ? withLimits(rewritten, ingestLimits) : declareProviderSettings(rewritten, vars),
+      name === "ingest"
+        ? withLimits(rewritten, ingestLimits)
+        : withMaxRetries(declareProviderSettings(rewritten, vars), deliverMaxRetries),
     );
   }
   const lines = Object.entries(vars).map(([name, value]) => devVarsLine(name, value));
   writeFileSync(join(dir, ".dev.vars"), `${lines.join("\n")}\n`, { mode: 0o600 });
   return paths;
+}
+
+/** `config` with the notes consumers' `max_retries` set (those with a dead-letter queue), if asked. */
+function withMaxRetries(config: string, maxRetries: number | undefined): string {
+  if (maxRetries === undefined) return config;
+  const consumers = /(max_retries = )\d+(\s*(?:#[^\n]*\n\s*)*[^[]*?dead_letter_queue = )/g;
+  const rewritten = config.replace(consumers, `$1${maxRetries}$2`);
+  if (rewritten === config) throw new StackError(`${CONFIGS.deliver} has no consumer with max_retries to set.`);
+  return rewritten;
 }
 
 /** `config` with the `simple.limit` of each named `[[ratelimits]]` binding set to its value. */
@@ -362,7 +379,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     planned !== null ||
     Object.keys(deliverVars).length > 0 ||
     Object.keys(ingestVars).length > 0 ||
-    Object.keys(ingestLimits).length > 0;
+    Object.keys(ingestLimits).length > 0 ||
+    options.deliverMaxRetries !== undefined;
   let configs: { ingest: string; deliver: string } = {
     ingest: join(ROOT, CONFIGS.ingest),
     deliver: join(ROOT, CONFIGS.deliver),
@@ -386,6 +404,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         ...deliverVars,
       },
       ingestLimits,
+      options.deliverMaxRetries,
     );
   }
   const persistTo = ephemeral ? join(stackDir, "state") : DEFAULT_PERSIST_DIR;
