@@ -108,7 +108,7 @@ export interface CircuitStat {
   reason?: string;
   /** ISO 8601, while not closed. */
   openedAt?: string;
-  /** ISO 8601, while open: when one batch probes it. */
+  /** ISO 8601: open, when one batch may probe it; half-open, when the probe under way may be taken again. */
   probeAt?: string;
 }
 

@@ -43,7 +43,9 @@ function circuitLines(circuits: NonNullable<OpsStats["circuits"]>): string[] {
     let state: string = circuit.state.replace("_", "-");
     if (circuit.reason !== undefined) state += ` (${circuit.reason})`;
     if (circuit.openedAt !== undefined) state += ` since ${circuit.openedAt}`;
-    if (circuit.probeAt !== undefined) state += `, probed at ${circuit.probeAt}`;
+    if (circuit.probeAt !== undefined) {
+      state += circuit.state === "open" ? `, probed at ${circuit.probeAt}` : `, probe held until ${circuit.probeAt}`;
+    }
     lines.push(`  ${circuit.provider.padEnd(11)} ${state}; switched to ${circuit.switches} time(s)`);
   }
   return lines;

@@ -144,11 +144,14 @@ export class Router {
     return choice;
   }
 
-  /** Writes what this claim changed; a probe taken is held until `leaseUntil`. */
+  /** Writes what this claim changed; a probe taken is held until `leaseUntil`, one probe interval at most. */
   finish(leaseUntil: number): void {
     for (const provider of this.probing) {
       const row = this.rowOf(provider);
-      this.rows.set(provider, { ...row, state: "half_open", probe_at: leaseUntil, changed_at: this.now });
+      // Held for the probe's lease, at most one probe interval: a probe whose invocation died must
+      // not keep a provider half-open for a whole claim's lease (every request's, one after another).
+      const until = Math.min(leaseUntil, this.now + this.failover.circuit.probeMs);
+      this.rows.set(provider, { ...row, state: "half_open", probe_at: until, changed_at: this.now });
       this.changed.add(provider);
       console.log(`deliver: circuit ${provider} half-open: one batch probes it (${row.reason ?? "failures"})`);
     }
@@ -295,7 +298,7 @@ export function circuitStats(exec: Exec): CircuitStat[] {
       };
       if (row.reason !== null) stat.reason = row.reason;
       if (row.opened_at !== null && row.state !== "closed") stat.openedAt = new Date(row.opened_at).toISOString();
-      if (row.state === "open") stat.probeAt = new Date(row.probe_at).toISOString();
+      if (row.state !== "closed") stat.probeAt = new Date(row.probe_at).toISOString();
       return stat;
     });
 }
