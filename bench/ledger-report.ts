@@ -18,12 +18,14 @@ const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 const gib = (bytes: number) => (bytes / 2 ** 30).toFixed(2);
 const us = (value: number) => (Number.isFinite(value) ? value.toFixed(0) : "n/a");
 
-type CallKind = "claims" | "settles" | "events" | "cron";
+type CallKind = "claims" | "settles" | "events" | "cron" | "overview" | "series";
 const CALLS: Record<CallKind, string> = {
   claims: "claim (a batch)",
   settles: "settle (a batch)",
   events: "webhook event (applyEvent + synced)",
   cron: "Cron run (behind + prune)",
+  overview: "ops overview (a page)",
+  series: "the series' share of a settle of 100",
 };
 
 /** Days 2–6, the table still small (day 1 warms the isolate), against the last ten. */

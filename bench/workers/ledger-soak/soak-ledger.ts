@@ -10,6 +10,9 @@
 
 import type { StatusRecord } from "@notepipe/pipeline";
 import { DeliveryLedger } from "../../../workers/deliver/src/ledger/ledger.ts";
+import { plainExec } from "../../../workers/deliver/src/ledger/metering.ts";
+import type { NoteRow } from "../../../workers/deliver/src/ledger/schema.ts";
+import { beginSeries, countAnswers, countMove, writeSeries } from "../../../workers/deliver/src/ledger/series.ts";
 import type { ClaimInput, NoteOutcome, SendPlan } from "../../../workers/deliver/src/ledger/types.ts";
 
 /** What one simulated day is made of; bench/ledger-soak.ts prints it beside the figures. */
@@ -49,8 +52,15 @@ export interface Census {
   databaseBytes: number;
 }
 
-/** `idle` does nothing: the floor of a phase request (HTTP, RPC, the tally), taken off each phase. */
-export type Phase = "idle" | "claims" | "settles" | "events" | "cron";
+/**
+ * `idle` does nothing: the floor of a phase request (HTTP, RPC, the tally), taken off each phase.
+ * `overview` is one ops overview page (`overview()`); `series` is the time series' share of a
+ * settle of 100 sent notes alone (its bookkeeping and its one row write), outside any settle.
+ */
+export type Phase = "idle" | "claims" | "settles" | "events" | "cron" | "overview" | "series";
+
+/** Series-only settles per round: enough calls for the CPU counters to resolve one. */
+const SERIES_CALLS_PER_ROUND = 20;
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const CRON_EVERY_MS = 5 * 60 * 1000;
@@ -159,6 +169,8 @@ export class SoakLedger extends DeliveryLedger {
     else if (phase === "settles") this.settles(tally);
     else if (phase === "events") this.events(start, roundMs, tally);
     else if (phase === "cron") await this.cron(start, tally);
+    else if (phase === "overview") this.overviewPage(start, roundMs, tally);
+    else if (phase === "series") this.seriesOfSettles(start, roundMs, tally);
     for (const cursor of this.soak.cursors) {
       tally.rowsRead += cursor.rowsRead;
       tally.rowsWritten += cursor.rowsWritten;
@@ -255,6 +267,40 @@ export class SoakLedger extends DeliveryLedger {
       tally.notes += outcomes.length;
     }
     this.soak.claimed = [];
+  }
+
+  /** One overview page at the round's end, as an operator would load it. */
+  private overviewPage(start: number, roundMs: number, tally: PhaseTally): void {
+    this.soak.clock = start + roundMs - 1;
+    this.overview();
+    tally.calls++;
+  }
+
+  /** What the series adds to a settle of 100 sent notes, alone: each note's move counted, the answer, the row. */
+  private seriesOfSettles(start: number, roundMs: number, tally: PhaseTally): void {
+    this.soak.clock = start + roundMs - 1;
+    const exec = plainExec(this.ctx.storage.sql);
+    const at = new Date(this.soak.clock).toISOString();
+    const moves = Array.from({ length: 100 }, (_, i) => {
+      const id = `series-${i}`;
+      const before = { id, state: "queued", dead_letter: 0, accepted_at: this.soak.clock - 3_000 } as NoteRow;
+      return { before, after: { ...before, state: "sent", updated_at: this.soak.clock } as NoteRow };
+    });
+    const outcomes: NoteOutcome[] = moves.map(({ before }) => ({
+      id: before.id,
+      key: "series-key",
+      record: { id: before.id, state: "sent", attempts: 1, updatedAt: at, providerId: "p" },
+    }));
+    for (let call = 0; call < SERIES_CALLS_PER_ROUND; call++) {
+      this.ctx.storage.transactionSync(() => {
+        beginSeries();
+        for (const { before, after } of moves) countMove(before, after);
+        countAnswers(outcomes);
+        writeSeries(exec, this.soak.clock);
+      });
+      tally.calls++;
+      tally.notes += moves.length;
+    }
   }
 
   /** The `delivered` webhooks of the round's sent notes, each applied and then reported synced to KV. */
