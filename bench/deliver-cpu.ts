@@ -129,7 +129,7 @@ export interface QueueCell {
   bodyBuildFailure?: string;
 }
 
-export type HttpRoute = "replay" | "webhook";
+export type HttpRoute = "replay" | "webhook" | "console";
 
 export interface HttpCell {
   route: HttpRoute;
@@ -250,8 +250,8 @@ interface HttpJob {
   job: (url: string, bare: boolean) => LoadJob;
   /** Before each deliver run: e.g. the dead letters' frame. */
   prepare?: (target: DeliverTarget<HttpConfig>) => Promise<void>;
-  /** What one request did, from its answer; throws if not what the route should answer. */
-  check: (answer: unknown) => string;
+  /** What one request did, from its answer's text; throws if not what the route should answer. */
+  check: (answer: string) => string;
 }
 
 function replayJob(note: SampleNote, requests: number, concurrency: number): HttpJob {
@@ -279,7 +279,8 @@ function replayJob(note: SampleNote, requests: number, concurrency: number): Htt
       });
       if (response.status !== 204) throw new Error(`setting the dead letters' frame answered ${response.status}`);
     },
-    check(answer) {
+    check(text) {
+      const answer: unknown = JSON.parse(text);
       const { replayed, failed, remaining } = answer as { replayed?: number; failed?: number; remaining?: string[] };
       if (typeof replayed !== "number" || replayed === 0 || failed !== 0) {
         throw new Error(`the replay answered ${JSON.stringify(answer).slice(0, 300)}`);
@@ -302,10 +303,69 @@ function webhookJob(requests: number, concurrency: number): HttpJob {
       concurrency,
       expectStatus: bare ? 202 : 200,
     }),
-    check(answer) {
+    check(text) {
+      const answer: unknown = JSON.parse(text);
       const { outcome } = answer as { outcome?: string };
       if (outcome !== "applied") throw new Error(`the webhook answered ${JSON.stringify(answer).slice(0, 300)}`);
       return "1 event applied";
+    },
+  };
+}
+
+/** The ops console's pages (workers/deliver/src/console), each as a signed-in operator's GET. */
+export const CONSOLE_PAGES = [
+  { label: "console: overview", path: "/ops/", shows: 'data-total="accepted"' },
+  { label: "console: dead letters", path: "/ops/console/dead-letters", shows: "Replay ticked" },
+  {
+    label: "console: a note's page",
+    path: "/ops/console/notes/3b241101-e2bb-4255-8caf-4136c566a962",
+    shows: "delivered (provider webhook)",
+  },
+] as const;
+
+/** Signs in through the console's form, as a browser does; answers the session cookie. */
+async function consoleSession(url: string): Promise<string> {
+  const response = await fetch(`${url}/ops/console/sign-in`, {
+    method: "POST",
+    headers: { origin: new URL(url).origin, "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ token: BENCH_OPS_TOKEN }).toString(),
+    redirect: "manual",
+  });
+  const cookie = response.headers.get("set-cookie")?.split(";")[0];
+  if (response.status !== 303 || cookie === undefined) throw new Error(`sign-in answered ${response.status}`);
+  return cookie;
+}
+
+function consoleJob(
+  page: (typeof CONSOLE_PAGES)[number],
+  note: SampleNote,
+  requests: number,
+  concurrency: number,
+): HttpJob {
+  const session = { cookie: "" };
+  return {
+    cell: { route: "console", label: page.label, requestBytes: 0, requests },
+    job: (url, bare) => ({
+      url: bare ? `${url}/` : `${url}${page.path}`,
+      method: "GET",
+      bodies: [],
+      headers: bare ? ({} as Record<string, string>) : { cookie: session.cookie },
+      requests,
+      concurrency,
+      expectStatus: bare ? 202 : 200,
+    }),
+    async prepare(target) {
+      // The dead letters' frame: each row's address is read from it and masked.
+      const response = await fetch(`${target.url}/_bench/dead-letter-frame`, {
+        method: "PUT",
+        body: note.frame as Uint8Array<ArrayBuffer>,
+      });
+      if (response.status !== 204) throw new Error(`setting the dead letters' frame answered ${response.status}`);
+      session.cookie = await consoleSession(target.url);
+    },
+    check(text) {
+      if (!text.includes(page.shows)) throw new Error(`the page lacks ${page.shows}: ${text.slice(0, 300)}`);
+      return `${(new TextEncoder().encode(text).length / 1024).toFixed(0)} KiB of HTML`;
     },
   };
 }
@@ -326,16 +386,16 @@ async function measureHttpRun(target: DeliverTarget<HttpConfig>, loader: LoadPro
 /** One request outside the measured runs, to see that the route does what it should. */
 async function probe(target: DeliverTarget<HttpConfig>, job: LoadJob, check: HttpJob["check"]): Promise<string> {
   const response = await fetch(job.url, {
-    method: "POST",
+    method: job.method ?? "POST",
     headers: job.headers,
-    body: job.bodies[0] as Uint8Array<ArrayBuffer>,
+    body: job.method === "GET" ? null : (job.bodies[0] as Uint8Array<ArrayBuffer>),
   });
   const text = await response.text();
   if (response.status !== job.expectStatus) {
     const logged = target.logs.length > 0 ? ` (Worker logged: ${target.logs.join(" | ")})` : "";
     throw new Error(`${response.status} ${text.slice(0, 300)}${logged}`);
   }
-  return check(JSON.parse(text));
+  return check(text);
 }
 
 const pairedMedian = (pairs: [number, number][]) => median(pairs.map(([a, b]) => a - b));
@@ -471,6 +531,9 @@ export async function measureDeliver(
     const jobs: HttpJob[] = [
       ...replayNotes.map((note) => replayJob(note, load.replayRequests, load.httpConcurrency)),
       webhookJob(load.webhookRequests, load.httpConcurrency),
+      ...CONSOLE_PAGES.map((page) =>
+        consoleJob(page, notes[0] as SampleNote, load.webhookRequests, load.httpConcurrency),
+      ),
     ];
     const http: HttpCell[] = [];
     const deliverHttp = httpTargets.get("deliver-http");

@@ -124,6 +124,7 @@ export function deliverHttpTable(deliver: DeliverResults): Table {
       `deliver − bare = the median over rounds of (deliver's Worker fetch − bench/workers/bare.js, which reads the same body and answers 202), ms of workerd process CPU per request, from the load process at concurrency ${deliver.load.httpConcurrency}.`,
       `ops replay: POST /ops/dead-letters/replay with {"ids": […${REPLAY_IDS} ids]}; the stub ledger's beginReplay answers each id it is given as a dead letter holding the note's frame, finishReplay each as queued; NOTES_QUEUE.sendBatch takes every message (structuredClone). The route handles what it handles per request and answers the rest as remaining.`,
       "Resend webhook: an email.delivered event for a note, padded with custom headers (data.headers, [{name, value}]) to the most the route reads, Svix-signed with RESEND_WEBHOOK_SECRET; the stub ledger applies it, KV takes the record.",
+      "console pages: a signed-in GET (the session cookie verified under each OPS_TOKENS key, the page rendered with hono/html); the stub ledger answers each at its dearest: an overview whose every minute of the day and hour of the week differs (4 series × 1,440 + 168 path steps), a page of 50 dead letters holding the 1.6 KB note's frame (each row's address decoded and masked), a note's 14-step timeline. bare answers the same GET with 202.",
       ...deliver.http.flatMap((cell) => (cell.failure === undefined ? [] : [`${cell.label} failed: ${cell.failure}`])),
     ],
   };

@@ -11,6 +11,8 @@ import { fileURLToPath } from "node:url";
 
 export interface LoadJob {
   url: string;
+  /** POST unless said; a GET sends no body (`bodies` is then `[]`). */
+  method?: "GET" | "POST";
   /** Sent in turn; every response must have `expectStatus`. */
   bodies: Uint8Array[];
   headers: Record<string, string>;
@@ -63,9 +65,9 @@ async function runJob(job: LoadJob): Promise<LoadResult> {
       const i = next++;
       const t0 = performance.now();
       const response = await fetch(job.url, {
-        method: "POST",
+        method: job.method ?? "POST",
         headers: job.headers,
-        body: job.bodies[i % job.bodies.length] as Uint8Array<ArrayBuffer>,
+        body: job.method === "GET" ? null : (job.bodies[i % job.bodies.length] as Uint8Array<ArrayBuffer>),
       });
       const text = await response.text();
       latenciesMs[i] = performance.now() - t0;
