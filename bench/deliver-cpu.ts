@@ -254,6 +254,15 @@ interface HttpJob {
   check: (answer: string) => string;
 }
 
+/** The frame every dead letter of the stub ledger holds, for the runs that follow. */
+async function setDeadLetterFrame(target: DeliverTarget<HttpConfig>, frame: Uint8Array): Promise<void> {
+  const response = await fetch(`${target.url}/_bench/dead-letter-frame`, {
+    method: "PUT",
+    body: frame as Uint8Array<ArrayBuffer>,
+  });
+  if (response.status !== 204) throw new Error(`setting the dead letters' frame answered ${response.status}`);
+}
+
 function replayJob(note: SampleNote, requests: number, concurrency: number): HttpJob {
   const ids = Array.from({ length: REPLAY_IDS }, () => randomUUID());
   const body = new TextEncoder().encode(JSON.stringify({ ids }));
@@ -272,13 +281,7 @@ function replayJob(note: SampleNote, requests: number, concurrency: number): Htt
       concurrency,
       expectStatus: bare ? 202 : 200,
     }),
-    async prepare(target) {
-      const response = await fetch(`${target.url}/_bench/dead-letter-frame`, {
-        method: "PUT",
-        body: note.frame as Uint8Array<ArrayBuffer>,
-      });
-      if (response.status !== 204) throw new Error(`setting the dead letters' frame answered ${response.status}`);
-    },
+    prepare: (target) => setDeadLetterFrame(target, note.frame),
     check(text) {
       const answer: unknown = JSON.parse(text);
       const { replayed, failed, remaining } = answer as { replayed?: number; failed?: number; remaining?: string[] };
@@ -356,11 +359,7 @@ function consoleJob(
     }),
     async prepare(target) {
       // The dead letters' frame: each row's address is read from it and masked.
-      const response = await fetch(`${target.url}/_bench/dead-letter-frame`, {
-        method: "PUT",
-        body: note.frame as Uint8Array<ArrayBuffer>,
-      });
-      if (response.status !== 204) throw new Error(`setting the dead letters' frame answered ${response.status}`);
+      await setDeadLetterFrame(target, note.frame);
       session.cookie = await consoleSession(target.url);
     },
     check(text) {
