@@ -11,7 +11,18 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { FaultsInput } from "@notepipe/local-provider";
 import { type LocalStack as Stack, startStack } from "@notepipe/local-stack";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { emailsByNote, FAST_RETRY_VARS, makeNote, type Note, postNote, waitForFinalStates } from "./notes.ts";
+import {
+  emailsByNote,
+  FAST_RETRY_VARS,
+  FATES,
+  type Fate,
+  fateOf,
+  makeNote,
+  type Note,
+  postAsClient,
+  sleepUntil,
+  waitForFinalStates,
+} from "./notes.ts";
 
 const NOTES = 2000;
 /** A steady client load: 25 notes a second (50 posts with the re-posts), so posting takes 80 s. */
@@ -42,8 +53,6 @@ const BURST_LENGTH = 4;
  * the retry delays too, so that a note's several retries fit in the run.
  */
 const DELIVER_VARS = { ...FAST_RETRY_VARS, MAIL_TIMEOUT_SECONDS: "3" };
-/** Bounds one post's retries of a 429 or 503 from ingest. */
-const POST_ATTEMPTS = 5;
 /** How long the notes may take, after the last post, to reach a final state. */
 const DRAIN_TIMEOUT_MS = 90_000;
 /**
@@ -87,28 +96,12 @@ async function providerStats(): Promise<ProviderStats> {
   return (await fetch(`${stack.providerUrl}/_control/stats`)).json() as Promise<ProviderStats>;
 }
 
-function sleepUntil(time: number): Promise<void> {
-  return sleep(Math.max(0, time - performance.now()));
-}
-
-/** Posts a note like a client does: the same frame again on 429 or 503, after Retry-After. */
-async function post(note: Note): Promise<boolean> {
-  for (let attempt = 1; attempt <= POST_ATTEMPTS; attempt++) {
-    const res = await postNote(stack, note);
-    if (res.status === 202) return true;
-    if (res.status !== 429 && res.status !== 503) return false;
-    const retryAfter = Number(res.headers.get("retry-after") ?? "1");
-    await sleep(Math.min(retryAfter, 5) * 1000);
-  }
-  return false;
-}
-
 /** Posts note i at its slot of the steady rate, and again REPOST_AFTER_MS later; true if either got a 202. */
 async function postTwice(note: Note, i: number, start: number): Promise<boolean> {
   await sleepUntil(start + (i * 1000) / NOTES_PER_SECOND);
-  const first = post(note);
+  const first = postAsClient(stack, note);
   await sleep(REPOST_AFTER_MS);
-  const second = post(note);
+  const second = postAsClient(stack, note);
   const [firstAccepted, secondAccepted] = await Promise.all([first, second]);
   return firstAccepted || secondAccepted;
 }
@@ -136,21 +129,6 @@ async function untilProviderQuiet(): Promise<void> {
     if (now !== last) quietSince = performance.now();
     last = now;
   }
-}
-
-const FATES = ["sent once", "duplicated", "lost", "failed", "unsettled"] as const;
-type Fate = (typeof FATES)[number];
-
-/**
- * What became of one accepted note by the end of the run, from its last state and its emails in
- * the inbox. `lost`: no email and not failed (still retrying counts: the faults were transient).
- * `unsettled`: one email, but no `sent` record.
- */
-function fateOf(state: string | undefined, emails: number): Fate {
-  if (emails > 1) return "duplicated";
-  if (state === "failed" || state === "dead") return "failed";
-  if (emails === 0) return "lost";
-  return state === "sent" ? "sent once" : "unsettled";
 }
 
 function describeUpstream(stats: ProviderStats): string {

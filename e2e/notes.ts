@@ -3,6 +3,7 @@
  * with a token for its recipient, poll the status of many notes, and read the local provider's inbox.
  */
 
+import { setTimeout as sleep } from "node:timers/promises";
 import { encodeFrame, noteIdToUuid } from "@notepipe/frame";
 import type { InboxEmail } from "@notepipe/local-provider";
 import type { Stack } from "@notepipe/local-stack";
@@ -59,6 +60,44 @@ export async function postNote(stack: Stack, note: Note): Promise<Response> {
     },
     body: note.frame,
   });
+}
+
+/** How often a client posts one note when ingest answers 429 or 503: bounds each post's retries. */
+const POST_ATTEMPTS = 5;
+
+/**
+ * Posts a note like a client does: the same frame again on 429 or 503, after Retry-After (5 s at
+ * most), up to 5 times; true once ingest answered 202.
+ */
+export async function postAsClient(stack: Stack, note: Note): Promise<boolean> {
+  for (let attempt = 1; attempt <= POST_ATTEMPTS; attempt++) {
+    const res = await postNote(stack, note);
+    if (res.status === 202) return true;
+    if (res.status !== 429 && res.status !== 503) return false;
+    const retryAfter = Number(res.headers.get("retry-after") ?? "1");
+    await sleep(Math.min(retryAfter, 5) * 1000);
+  }
+  return false;
+}
+
+/** Waits until `time` (a `performance.now()` reading), at once if it has passed. */
+export function sleepUntil(time: number): Promise<void> {
+  return sleep(Math.max(0, time - performance.now()));
+}
+
+export const FATES = ["sent once", "duplicated", "lost", "failed", "unsettled"] as const;
+export type Fate = (typeof FATES)[number];
+
+/**
+ * What became of one accepted note by the end of a run whose faults were all transient, from its
+ * last state and its emails. `lost`: no email and not failed (still retrying counts). `unsettled`:
+ * one email, but no `sent` record.
+ */
+export function fateOf(state: string | undefined, emails: number): Fate {
+  if (emails > 1) return "duplicated";
+  if (state === "failed" || state === "dead") return "failed";
+  if (emails === 0) return "lost";
+  return state === "sent" ? "sent once" : "unsettled";
 }
 
 /**
