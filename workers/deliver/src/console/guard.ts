@@ -1,6 +1,8 @@
 /**
  * Who may see a console page and send its forms. A page needs a session (session.ts): without one,
- * a GET goes to the sign-in page and anything else is refused with 401. A form that changes
+ * a GET goes to the sign-in page and anything else is refused with 401. With Cloudflare Access
+ * configured (access.ts), the session is the one its token proves, on every request, and without
+ * one every route is 401. A form that changes
  * something must also come from this console's own page: its `Origin` is the console's origin
  * (browsers send it with every POST), and it carries the session's CSRF token. Either missing or
  * wrong is 403 `csrf_refused`, and nothing happens. SameSite=Strict already keeps the cookie off
@@ -11,9 +13,10 @@ import { hasMediaType } from "@notepipe/http";
 import type { Context, MiddlewareHandler } from "hono";
 import { readText } from "../http/body.ts";
 import { HttpError } from "../http/errors.ts";
+import { accessSettings, verifyAccess } from "./access.ts";
 import { seeOther } from "./layout.ts";
 import { PATHS } from "./paths.ts";
-import { csrfTokenMatches, csrfTokenOf, readSession, type Session } from "./session.ts";
+import { accessSession, csrfTokenMatches, csrfTokenOf, readSession, type Session } from "./session.ts";
 
 export type ConsoleEnv = {
   Bindings: Env;
@@ -48,8 +51,21 @@ export function requireSameOrigin(c: Context): void {
 
 /** Every console route but sign-in runs behind this. */
 export const requireSession: MiddlewareHandler<ConsoleEnv> = async (c, next) => {
-  const session = await readSession(c, c.env.OPS_TOKENS, Date.now());
+  const now = Date.now();
+  const access = accessSettings(c.env);
+  const identity = access === null ? null : await verifyAccess(c.req.raw, access, now);
+  const session =
+    access === null
+      ? await readSession(c, c.env.OPS_TOKENS, now)
+      : identity === null
+        ? null
+        : await accessSession(c.env.OPS_TOKENS, identity);
   const safe = SAFE_METHODS.has(c.req.method);
+  if (session === null && access !== null) {
+    throw new HttpError("unauthorized", {
+      message: "Cloudflare Access did not vouch for this request: no valid Cf-Access-Jwt-Assertion.",
+    });
+  }
   if (session === null) {
     if (safe) return seeOther(c, PATHS.signIn);
     throw new HttpError("unauthorized", { message: "Sign in to the ops console first." });

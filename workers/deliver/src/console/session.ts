@@ -137,6 +137,20 @@ export async function readSession(c: Context, opsTokens: string | undefined, now
   return session;
 }
 
+/**
+ * The session Cloudflare Access vouched for (access.ts): its subject and issue time are its id, and
+ * its forms' CSRF tokens are keyed by the first current ops token's key; null without one.
+ */
+export async function accessSession(
+  opsTokens: string | undefined,
+  identity: { subject: string; issuedAt: number; expiresAt: number },
+): Promise<Session | null> {
+  const key = (await sessionKeys(opsTokens))[0];
+  return key === undefined
+    ? null
+    : { id: `${identity.subject}.${identity.issuedAt}`, expiresAt: identity.expiresAt, key };
+}
+
 /** The CSRF token every form of a session carries. */
 export function csrfTokenOf(session: Session): Promise<string> {
   return mac(session.key, `csrf.${session.id}`);

@@ -7,6 +7,7 @@
 
 import type { Context } from "hono";
 import { html } from "hono/html";
+import { accessSettings } from "./access.ts";
 import { type ConsoleEnv, readForm, requireSameOrigin } from "./guard.ts";
 import { bareDocument, respond, seeOther } from "./layout.ts";
 import { PATHS } from "./paths.ts";
@@ -30,10 +31,13 @@ function signInPage(c: Context, status: 200 | 401 | 429, message?: string): Resp
 }
 
 export function showSignIn(c: Context<ConsoleEnv>): Response | Promise<Response> {
+  // Behind Cloudflare Access, Access signs operators in; no ops token opens the console.
+  if (accessSettings(c.env) !== null) return seeOther(c, PATHS.overview);
   return signInPage(c, 200);
 }
 
 export async function signIn(c: Context<ConsoleEnv>): Promise<Response> {
+  if (accessSettings(c.env) !== null) return seeOther(c, PATHS.overview);
   requireSameOrigin(c);
   // Cloudflare sets CF-Connecting-IP on every request it forwards; ingest passes it on unchanged.
   const address = c.req.header("cf-connecting-ip") ?? "unknown";
@@ -48,6 +52,8 @@ export async function signIn(c: Context<ConsoleEnv>): Promise<Response> {
 
 /** Behind the session guard, so a cross-site form cannot sign an operator out either. */
 export function signOut(c: Context<ConsoleEnv>): Response {
+  // Access's own sign-out for the application's domain (its session is Access's, not ours).
+  if (accessSettings(c.env) !== null) return seeOther(c, "/cdn-cgi/access/logout");
   endSession(c);
   return seeOther(c, PATHS.signIn);
 }
