@@ -9,6 +9,7 @@ export default defineConfig({
     projects: [
       "packages/*/vitest.config.ts",
       "workers/*/vitest.config.ts",
+      "workers/deliver/vitest.alerting.config.ts",
       "e2e/vitest.config.ts",
       "examples/web/vitest.config.ts",
     ],

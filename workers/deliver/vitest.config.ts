@@ -1,5 +1,5 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
-import { defineProject, mergeConfig } from "vitest/config";
+import { configDefaults, defineProject, mergeConfig } from "vitest/config";
 import shared from "../../vitest.shared.ts";
 import { TEST_MAIL_API_KEY, TEST_MAIL_API_URL } from "./test/config.ts";
 import { TEST_OPS_TOKENS, TEST_POSTMARK_CREDENTIALS, TEST_RESEND_WEBHOOK_SECRET } from "./test/http-config.ts";
@@ -26,6 +26,12 @@ export default mergeConfig(
         },
       }),
     ],
-    test: { name: "deliver", include: ["test/**/*.test.ts"], setupFiles: ["./test/setup.ts"] },
+    test: {
+      name: "deliver",
+      include: ["test/**/*.test.ts"],
+      // Run with an alert webhook set, by vitest.alerting.config.ts.
+      exclude: [...configDefaults.exclude, "test/alerting/**"],
+      setupFiles: ["./test/setup.ts"],
+    },
   }),
 );

@@ -1,9 +1,10 @@
 /**
- * The Cron's alerts: asks the ledger what is due (ledger/alerts.ts decides), posts it to the
- * `OPS_ALERT_WEBHOOK_URL` secret and, when `OPS_ALERT_TO` is set, emails it through the mail
- * provider, then tells the ledger it went out. One message per run, whatever it holds, so a run
- * makes at most 4 subrequests of its own (2 ledger calls, the POST, the email) of the invocation's
- * 50 (https://developers.cloudflare.com/workers/platform/limits/#subrequests).
+ * Sending alerts: what is due (ledger/alerts.ts decides) is posted to the `OPS_ALERT_WEBHOOK_URL`
+ * secret and, when `OPS_ALERT_TO` is set, emailed through the mail provider, then confirmed to the
+ * ledger. The ledger's alarm sends with {@link sendNotices} from inside the object; the Cron, a
+ * backstop, with {@link sendAlerts} through two ledger calls. One message per run, whatever it
+ * holds, so a run makes at most 4 subrequests of its own (2 ledger calls, the POST, the email) of
+ * the invocation's 50 (https://developers.cloudflare.com/workers/platform/limits/#subrequests).
  */
 
 import { isValidRecipient } from "@notepipe/frame";
@@ -23,21 +24,38 @@ const MAX_TEXT_CHARS = 2_000;
 const WEBHOOK_TIMEOUT_MS = 10_000;
 const WHO = "deliver (alerts)";
 
-/** Sends what is due; answers how many notices went out. Never throws: the next run tries again. */
-export async function sendAlerts(env: Env): Promise<number> {
-  const webhook = ((env as { OPS_ALERT_WEBHOOK_URL?: string }).OPS_ALERT_WEBHOOK_URL ?? "").trim();
+/** Whether alerts have somewhere to go: without a channel, nothing is handed out or scheduled. */
+export function hasAlertChannel(env: Env): boolean {
+  return webhookOf(env) !== "" || env.OPS_ALERT_TO.trim() !== "";
+}
+
+function webhookOf(env: Env): string {
+  return ((env as { OPS_ALERT_WEBHOOK_URL?: string }).OPS_ALERT_WEBHOOK_URL ?? "").trim();
+}
+
+/**
+ * Posts and emails `notices` as one message; answers whether either channel took it. Never throws.
+ * Only then may the caller confirm them; otherwise they go again once their lease ends (a minute),
+ * and a channel that took them the first time gets them twice.
+ */
+export async function sendNotices(env: Env, notices: readonly AlertNotice[]): Promise<boolean> {
+  const webhook = webhookOf(env);
   const to = env.OPS_ALERT_TO.trim();
-  if (webhook === "" && to === "") return 0;
+  const text = alertText(notices);
+  const [posted, emailed] = await Promise.all([
+    webhook === "" ? false : postWebhook(webhook, text),
+    to === "" ? false : emailAlert(env, to, text).catch(() => false),
+  ]);
+  return posted || emailed;
+}
+
+/** The Cron's run: sends what is due; answers how many notices went out. Never throws: the next run tries again. */
+export async function sendAlerts(env: Env): Promise<number> {
+  if (!hasAlertChannel(env)) return 0;
   try {
     const { notices, at } = await callLedger(env, (ledger) => ledger.dueAlerts());
     if (notices.length === 0) return 0;
-    const text = alertText(notices);
-    const [posted, emailed] = await Promise.all([
-      webhook === "" ? false : postWebhook(webhook, text),
-      to === "" ? false : emailAlert(env, to, text),
-    ]);
-    // Held back, they go again once their lease ends (a minute): an email may then go twice.
-    if (!posted && !emailed) return 0;
+    if (!(await sendNotices(env, notices))) return 0;
     await callLedger(env, (ledger) => ledger.confirmAlerts(notices, at));
     return notices.length;
   } catch (error) {

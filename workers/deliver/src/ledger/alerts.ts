@@ -1,9 +1,10 @@
 /**
  * The alerts' conditions and what was said about them, one row per kind in `alerts`: a new
  * dead-letter reason, a pipeline-level failure that lasts, a note waiting too long, a daily quota
- * nearly spent. The ledger decides (here, in one transaction); the Cron sends what it decided
- * (src/alerts/notify.ts) and confirms it, so an alert cut off on its way goes again on the next
- * run rather than never. workers/deliver/README.md, "Alerts".
+ * nearly spent. The ledger decides (here, in one transaction) and sets its alarm for when the next
+ * one comes due ({@link nextAlertAt}); the alarm, or the Cron as a backstop, sends what it decided
+ * (src/alerts/notify.ts) and confirms it, so an alert cut off on its way goes again once its lease
+ * ends rather than never. workers/deliver/README.md, "Alerts".
  */
 
 import type { DeliveryErrorCode } from "@notepipe/pipeline";
@@ -18,8 +19,8 @@ export type AlertKind = (typeof ALERT_KINDS)[number];
 
 /** At most one alert per kind per hour; a recovery is never held back. */
 export const ALERT_EVERY_MS = HOUR_MS;
-/** An alert handed to the Cron is not handed to an overlapping run for this long (its POST's timeout and more). */
-const SENDING_LEASE_MS = 60_000;
+/** An alert handed to a sender is not handed to another for this long (its POST's timeout and more). */
+export const SENDING_LEASE_MS = 60_000;
 
 export interface AlertSettings {
   /** A pipeline-level failure alerts once no request has been accepted for this long since it began. */
@@ -61,6 +62,8 @@ export interface AlertInputs {
 interface Condition {
   firing: boolean;
   since: number;
+  /** When a condition not firing yet will fire if nothing changes (a failure's or a note's threshold). */
+  firesAt?: number;
   message: string;
   /** Dead letters: reasons not alerted on yet. */
   appeared?: string[];
@@ -151,6 +154,7 @@ function conditionsOf(
     pipeline_failure: {
       firing: pipelineSince !== null && now - pipelineSince >= settings.pipelineFailureMs,
       since: pipelineSince ?? now,
+      ...(pipelineSince === null ? {} : { firesAt: pipelineSince + settings.pipelineFailureMs }),
       message:
         pipelineSince === null
           ? "The mail provider accepts requests again."
@@ -159,6 +163,7 @@ function conditionsOf(
     backlog: {
       firing: oldest !== null && now - oldest >= settings.backlogMs,
       since: oldest === null ? now : oldest + settings.backlogMs,
+      ...(oldest === null ? {} : { firesAt: oldest + settings.backlogMs }),
       message:
         oldest === null || now - oldest < settings.backlogMs
           ? "No note has waited too long any more."
@@ -201,15 +206,11 @@ export function dueAlerts(exec: Exec, inputs: AlertInputs, settings: AlertSettin
     // The pipeline failure's start is the settle's to write; the others begin when a run first sees them.
     if (kind !== "pipeline_failure") row.began = condition.firing ? (row.began ?? now) : null;
     if (kind === "dead_letter_reason") row.detail = JSON.stringify(condition.held ?? []);
-    const leased = (row.sending_until ?? 0) > now;
-    const fresh = row.notified !== "alert" || (condition.appeared?.length ?? 0) > 0;
-    if (!leased && condition.firing && fresh && now - (row.alerted_at ?? -Infinity) >= ALERT_EVERY_MS) {
-      const notice: AlertNotice = { kind, type: "alert", message: condition.message };
-      if (condition.appeared !== undefined) notice.reasons = condition.appeared;
+    const due = dueAt(row, condition, Infinity, now);
+    if (due !== null && due <= now && (row.sending_until ?? 0) <= now) {
+      const notice: AlertNotice = { kind, type: condition.firing ? "alert" : "recovery", message: condition.message };
+      if (condition.firing && condition.appeared !== undefined) notice.reasons = condition.appeared;
       notices.push(notice);
-      row.sending_until = now + SENDING_LEASE_MS;
-    } else if (!leased && !condition.firing && row.notified === "alert") {
-      notices.push({ kind, type: "recovery", message: condition.message });
       row.sending_until = now + SENDING_LEASE_MS;
     }
     if (JSON.stringify(row) !== JSON.stringify(before)) write(exec, row);
@@ -217,7 +218,44 @@ export function dueAlerts(exec: Exec, inputs: AlertInputs, settings: AlertSettin
   return notices;
 }
 
-/** The notices the Cron sent at `sentAt` went out: remember them, and free their lease. */
+/**
+ * When a kind has something to send, if nothing changes: now (or past) for an alert or a recovery
+ * due, the end of the hour since its last alert, a threshold still ahead; its lease's end while a
+ * sender holds it, so that a notice whose sender died goes again. Null: nothing to send.
+ */
+function dueAt(row: AlertRow, condition: Condition, firesAt: number | undefined, now: number): number | null {
+  if ((row.sending_until ?? 0) > now) return row.sending_until;
+  const nextAllowed = (row.alerted_at ?? -Infinity) + ALERT_EVERY_MS;
+  const fresh = row.notified !== "alert" || (condition.appeared?.length ?? 0) > 0;
+  if (condition.firing) return fresh ? Math.max(now, nextAllowed) : null;
+  if (row.notified === "alert") return now;
+  return firesAt === undefined || firesAt === Infinity ? null : Math.max(firesAt, nextAllowed);
+}
+
+/**
+ * When the ledger's alarm should next look for alerts to send, judged on the rows and inputs this
+ * call read; null when nothing is due or ahead. Quotas are left out: judging them reads the day's
+ * series, too dear for every settle, so the Cron's run sees them (at most 5 minutes late).
+ */
+export function nextAlertAt(
+  exec: Exec,
+  inputs: Omit<AlertInputs, "quotas">,
+  settings: AlertSettings,
+  now: number,
+): number | null {
+  const rows = rowsOf(exec);
+  const conditions = conditionsOf(rows, { ...inputs, quotas: [] }, settings, now);
+  let next: number | null = null;
+  for (const kind of ALERT_KINDS) {
+    if (kind === "quota") continue;
+    const condition = conditions[kind];
+    const at = dueAt(rows.get(kind) ?? blank(kind), condition, condition.firesAt, now);
+    if (at !== null && (next === null || at < next)) next = at;
+  }
+  return next;
+}
+
+/** The notices a sender sent at `sentAt` went out: remember them, and free their lease. */
 export function confirmAlerts(exec: Exec, notices: readonly AlertNotice[], sentAt: number): void {
   const rows = rowsOf(exec);
   for (const notice of notices) {

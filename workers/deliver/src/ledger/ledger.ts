@@ -13,8 +13,9 @@
 import { DurableObject } from "cloudflare:workers";
 import { decodeFrame } from "@notepipe/frame";
 import { type DeliveryErrorCode, type LedgerUsage, type NoteState, STATUS_TTL_SECONDS } from "@notepipe/pipeline";
+import { hasAlertChannel, sendNotices } from "../alerts/notify.ts";
 import { DELIVERY_ERRORS } from "../queue/outcomes.ts";
-import { type AlertNotice, alertSettingsOf, confirmAlerts, dueAlerts, recordAnswers } from "./alerts.ts";
+import { type AlertNotice, alertSettingsOf, confirmAlerts, dueAlerts, nextAlertAt, recordAnswers } from "./alerts.ts";
 import { circuitStats, Router, settleCircuits } from "./circuits.ts";
 import { beginCounting, readCounts, writeCounts } from "./counters.ts";
 import { meterFor, plainExec, unmetered } from "./metering.ts";
@@ -30,7 +31,7 @@ import {
   releaseSent,
   statusRecordOf,
 } from "./notes.ts";
-import { buildOverview, readAlertInputs } from "./overview.ts";
+import { buildOverview, readAlertInputs, readWatchedAlertInputs } from "./overview.ts";
 import type { Overview } from "./overview-types.ts";
 import {
   claimFresh,
@@ -95,12 +96,20 @@ export class DeliveryLedger extends DurableObject<Env> {
   private readonly meter: ReturnType<typeof meterFor>;
   private readonly exec: Exec;
   private readonly since = new Date().toISOString();
+  /** Alerts have a channel (notify.ts): only then does the alarm look for them. */
+  private readonly alerting: boolean;
+  /** The alarm set in storage, so that a call moves it earlier without an await; read once at start. */
+  private alarmAt: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ensureSchema(ctx.storage);
     this.meter = meterFor(env);
     this.exec = countingRowsWritten(this.meter?.exec(ctx.storage.sql) ?? plainExec(ctx.storage.sql));
+    this.alerting = hasAlertChannel(env);
+    void ctx.blockConcurrencyWhile(async () => {
+      this.alarmAt = await ctx.storage.getAlarm();
+    });
   }
 
   /** The ledger's one clock, so that a bench (bench/workers/ledger-soak/) can run it on simulated days. */
@@ -111,14 +120,34 @@ export class DeliveryLedger extends DurableObject<Env> {
   /** Runs `work` as one transaction, counted as one Durable Object request. */
   private call<T>(method: string, work: () => T): T {
     this.meter?.request(method);
-    return this.ctx.storage.transactionSync(() => {
+    let alertAt: number | null = null;
+    const result = this.ctx.storage.transactionSync(() => {
       beginCounting();
       beginSeries();
       const result = work();
       writeCounts(this.exec);
       writeSeries(this.exec, this.now());
+      // Any call may begin or end a condition (a settle's refusal, a dead letter, a replay): the
+      // alarm is set for the next alert due, so it goes out on time with no Cron (alerts.ts).
+      if (this.alerting) {
+        const now = this.now();
+        alertAt = nextAlertAt(this.exec, readWatchedAlertInputs(this.exec), alertSettingsOf(this.env), now);
+      }
       return result;
     });
+    if (alertAt !== null) this.wakeAt(alertAt);
+    return result;
+  }
+
+  /**
+   * Moves the alarm to `at` if that is earlier, never later: a prune's next batch or an earlier
+   * alert keeps its time, and the alarm handler sets the next one. Not awaited: like any storage
+   * write, it is durable before the call's answer leaves the object (its output gate).
+   */
+  private wakeAt(at: number): void {
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    void this.ctx.storage.setAlarm(at);
   }
 
   usage(): LedgerUsage {
@@ -480,12 +509,22 @@ export class DeliveryLedger extends DurableObject<Env> {
       pruneSeries(this.exec, now);
       return deleteExpired(this.exec, now, now - STATUS_TTL_MS, PRUNE_BATCH);
     });
-    if (pruned === PRUNE_BATCH) await this.ctx.storage.setAlarm(now + PRUNE_AGAIN_MS);
+    if (pruned === PRUNE_BATCH) this.wakeAt(now + PRUNE_AGAIN_MS);
     return pruned;
   }
 
-  /** A prune that found more rows due than one batch goes on. */
+  /**
+   * The alerts due go out (the Cron's run does the same, as a backstop), and a prune that found
+   * more rows due than one batch goes on. Killed at any await, a notice handed out and not
+   * confirmed is handed out again once its lease ends: the call that leased it set the alarm for then.
+   */
   override async alarm(): Promise<void> {
+    // This alarm is spent; every call below sets the next one it needs.
+    this.alarmAt = null;
+    if (this.alerting) {
+      const { notices, at } = this.dueAlerts();
+      if (notices.length > 0 && (await sendNotices(this.env, notices))) this.confirmAlerts(notices, at);
+    }
     await this.prune();
   }
 

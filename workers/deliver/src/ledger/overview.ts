@@ -95,6 +95,11 @@ export function readAlertInputs(exec: Exec, now: number): AlertInputs {
   return alertInputs(exec, readCounts(exec), quotasOf(buckets, now));
 }
 
+/** What the alarm's schedule is judged on after each call (alerts.ts, nextAlertAt): two rows read, no series. */
+export function readWatchedAlertInputs(exec: Exec): AlertInputs {
+  return alertInputs(exec, readCounts(exec), []);
+}
+
 function alertInputs(exec: Exec, counts: Counts, quotas: QuotaUse[]): AlertInputs {
   const oldest = exec<{ accepted_at: number }>(
     `SELECT accepted_at FROM notes INDEXED BY notes_retrying
