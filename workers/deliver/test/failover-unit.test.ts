@@ -358,6 +358,23 @@ describe("the probe", () => {
     ]);
   });
 
+  it("made by a held request carries no new notes: they go to the secondary, and are not held at a failing primary", async () => {
+    const [held] = await openByOutage();
+    await probeDue();
+    await expireLeases();
+    const { seen } = twoProviders();
+    const fresh = makeNotes(2);
+
+    const result = await send([...(held as TestNote[]), ...fresh], 2);
+
+    expect(result.explicitAcks).toHaveLength(4);
+    expect(seen.map((request) => [request.provider, request.noteIds.length])).toEqual([
+      ["resend", 2],
+      ["postmark", 2],
+    ]);
+    expect(sorted(seen[1]?.noteIds ?? [])).toEqual(sorted(fresh.map((note) => note.id)));
+  });
+
   it("that meets a 429 says nothing about the provider: the next batch probes again at once", async () => {
     await openByOutage();
     await probeDue();

@@ -133,12 +133,16 @@ export class Router {
 
   /**
    * Where this claim's new request goes: the first listed provider whose circuit is closed, or due
-   * a probe. With every circuit open, the first listed, as if it had none: notes have nowhere else
-   * to go, and its answers say what the settings have always said (PIPELINE_RETRY_SECONDS).
+   * a probe that no held request of this claim makes. With every circuit open, the first listed,
+   * as if it had none: notes have nowhere else to go.
    */
   choose(): ProviderChoice {
     const first = this.failover.providers[0] as ProviderChoice;
-    const choice = this.failover.providers.find((each) => this.usable(this.rowOf(each.name))) ?? first;
+    // A provider a held request of this claim already probes is passed over: new notes that rode
+    // along on a failing probe would be held there too, where they need not be.
+    const choice =
+      this.failover.providers.find((each) => !this.probing.has(each.name) && this.usable(this.rowOf(each.name))) ??
+      first;
     const row = this.rowOf(choice.name);
     if (row.routed !== 1 && row.state === "closed") this.switchTo(row);
     return choice;
