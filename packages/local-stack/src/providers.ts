@@ -109,12 +109,31 @@ const PER_PROVIDER_SETTING = /^MAIL_(?:API_URL|API_KEY|FROM)_[A-Z0-9_]+$/;
  * // 'required = ["MAIL_API_KEY", "MAIL_API_KEY_POSTMARK"]'
  */
 export function declareProviderSettings(config: string, vars: Readonly<Record<string, string>>): string {
-  const names = Object.keys(vars).filter((name) => PER_PROVIDER_SETTING.test(name));
-  if (names.length === 0) return config;
+  return declareSecrets(
+    config,
+    vars,
+    Object.keys(vars).filter((name) => PER_PROVIDER_SETTING.test(name)),
+  );
+}
+
+/**
+ * `config` with those of `names` that `vars` sets added to its `[secrets] required`.
+ *
+ * @example
+ * declareSecrets('required = ["MAIL_API_KEY"]', { OPS_ALERT_WEBHOOK_URL: "u" }, ["OPS_ALERT_WEBHOOK_URL"]);
+ * // 'required = ["MAIL_API_KEY", "OPS_ALERT_WEBHOOK_URL"]'
+ */
+export function declareSecrets(
+  config: string,
+  vars: Readonly<Record<string, string>>,
+  names: readonly string[],
+): string {
+  const set = names.filter((name) => vars[name] !== undefined);
+  if (set.length === 0) return config;
   const required = /^(required\s*=\s*\[)([^\]]*)\]/m;
   const match = required.exec(config);
   if (match === null) throw new Error("wrangler.deliver.toml has no [secrets] required = [...] to add to.");
   const listed = (match[2] ?? "").trim().replace(/,\s*$/, "");
-  const added = names.filter((name) => !listed.includes(`"${name}"`)).map((name) => JSON.stringify(name));
+  const added = set.filter((name) => !listed.includes(`"${name}"`)).map((name) => JSON.stringify(name));
   return config.replace(required, `$1${[listed, ...added].filter((item) => item !== "").join(", ")}]`);
 }

@@ -30,6 +30,7 @@ import { devVarsLine, ensureDevVars, exampleDevVars, ROOT, readDevVars } from ".
 import { isHttpUrl, isLocalProviderUrl } from "./mail-target.ts";
 import {
   declareProviderSettings,
+  declareSecrets,
   type PlannedProvider,
   planProviders,
   providerVars,
@@ -40,6 +41,8 @@ export const DEFAULT_INGEST_PORT = 8787;
 const CONFIGS = { ingest: "wrangler.ingest.toml", deliver: "wrangler.deliver.toml" } as const;
 /** The deliver Worker's secrets for its ops API and webhooks (wrangler.deliver.toml `[secrets]`). */
 const DELIVER_HTTP_SECRETS = ["OPS_TOKENS", "RESEND_WEBHOOK_SECRET", "POSTMARK_WEBHOOK_CREDENTIALS"] as const;
+/** The deliver Worker's optional secrets (wrangler.deliver.toml `[secrets]`), declared in a copy that sets them. */
+const OPTIONAL_DELIVER_SECRETS = ["OPS_ALERT_WEBHOOK_URL"] as const;
 /** wrangler dev's own default, so `pnpm dev` and a bare `wrangler dev` see the same data. */
 const DEFAULT_PERSIST_DIR = join(ROOT, ".wrangler", "state");
 
@@ -84,6 +87,11 @@ export interface StackOptions {
    * says 10): a drill that needs dead letters gets them after this many retries, not 11 deliveries.
    */
   deliverMaxRetries?: number;
+  /**
+   * The deliver Worker's `OPS_ALERT_WEBHOOK_URL`, where its alerts are posted: an optional secret,
+   * so the stack's config copy declares it (wrangler dev passes a Worker only the secrets it declares).
+   */
+  opsAlertWebhookUrl?: string;
   /**
    * Overrides of the ingest Worker's `[vars]`, as `deliverVars` (the two share the copies' `.dev.vars`).
    * Default: {@link THROWAWAY_INGEST_VARS} for a throwaway stack, none otherwise.
@@ -207,7 +215,10 @@ function writeStackConfigs(
       paths[name],
       name === "ingest"
         ? withLimits(rewritten, ingestLimits)
-        : withMaxRetries(declareProviderSettings(rewritten, vars), deliverMaxRetries),
+        : withMaxRetries(
+            declareSecrets(declareProviderSettings(rewritten, vars), vars, OPTIONAL_DELIVER_SECRETS),
+            deliverMaxRetries,
+          ),
     );
   }
   const lines = Object.entries(vars).map(([name, value]) => devVarsLine(name, value));
@@ -380,7 +391,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     Object.keys(deliverVars).length > 0 ||
     Object.keys(ingestVars).length > 0 ||
     Object.keys(ingestLimits).length > 0 ||
-    options.deliverMaxRetries !== undefined;
+    options.deliverMaxRetries !== undefined ||
+    options.opsAlertWebhookUrl !== undefined;
   let configs: { ingest: string; deliver: string } = {
     ingest: join(ROOT, CONFIGS.ingest),
     deliver: join(ROOT, CONFIGS.deliver),
@@ -402,6 +414,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         ...listVars,
         ...ingestVars,
         ...deliverVars,
+        ...(options.opsAlertWebhookUrl === undefined ? {} : { OPS_ALERT_WEBHOOK_URL: options.opsAlertWebhookUrl }),
       },
       ingestLimits,
       options.deliverMaxRetries,

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ROOT } from "../src/dev-vars.ts";
-import { declareProviderSettings, planProviders, providerVars } from "../src/providers.ts";
+import { declareProviderSettings, declareSecrets, planProviders, providerVars } from "../src/providers.ts";
 
 describe("planProviders", () => {
   it("puts the first on the stack's provider port with .dev.vars's key, the next on the following ports with keys of their own", () => {
@@ -84,5 +84,15 @@ describe("declareProviderSettings", () => {
       'required = ["MAIL_API_KEY_POSTMARK", "MAIL_API_URL_POSTMARK"]',
     );
     expect(declareProviderSettings('required = ["A"]', { MAIL_PROVIDERS: "resend" })).toBe('required = ["A"]');
+  });
+});
+
+describe("declareSecrets", () => {
+  it("declares an optional secret only when the stack sets it, so the alert webhook reaches deliver", () => {
+    const names = ["OPS_ALERT_WEBHOOK_URL"];
+    expect(
+      declareSecrets('required = ["MAIL_API_KEY"]', { OPS_ALERT_WEBHOOK_URL: "http://127.0.0.1:1/h" }, names),
+    ).toBe('required = ["MAIL_API_KEY", "OPS_ALERT_WEBHOOK_URL"]');
+    expect(declareSecrets('required = ["MAIL_API_KEY"]', {}, names)).toBe('required = ["MAIL_API_KEY"]');
   });
 });
