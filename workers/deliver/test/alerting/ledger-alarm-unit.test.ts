@@ -6,7 +6,7 @@
 
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { alertSettingsOf } from "../../src/ledger/alerts.ts";
 import type { DeliveryLedger } from "../../src/ledger/ledger.ts";
 import { ledger, ledgerNote } from "../ledger.ts";
@@ -82,6 +82,13 @@ function ageFailure(ms: number): Promise<void> {
 }
 
 describe("the ledger's alarm", () => {
+  // The file's tests share one ledger: each begins with nothing said, so no hour's limit carries over.
+  beforeEach(async () => {
+    await runInDurableObject(ledger(), (_instance: DeliveryLedger, state) => {
+      state.storage.sql.exec("DELETE FROM alerts");
+    });
+  });
+
   it("is set for a pipeline failure's threshold, posts the alert once, then the recovery once", async () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
     const threshold = alertSettingsOf(env).pipelineFailureMs;
@@ -120,6 +127,35 @@ describe("the ledger's alarm", () => {
 
     await runDurableObjectAlarm(ledger());
     expect(posts).toHaveLength(2);
+  });
+
+  it("posts again after its lease a notice that went out unconfirmed, as if the alarm was killed at the POST", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const threshold = alertSettingsOf(env).pipelineFailureMs;
+    const { posts } = mockBoundary(unverified);
+    await runQueue("notes", [freshMessage(makeNote())]);
+    await ageFailure(threshold);
+    // The webhook is unreachable this once: nothing is confirmed.
+    vi.mocked(globalThis.fetch).mockRejectedValueOnce(new TypeError("Network connection lost."));
+
+    expect(await runDurableObjectAlarm(ledger())).toBe(true);
+
+    const leased = await runInDurableObject(ledger(), (_instance: DeliveryLedger, state) => {
+      const row = state.storage.sql.exec<{ sending_until: number | null; notified: string | null }>(
+        "SELECT sending_until, notified FROM alerts WHERE kind = 'pipeline_failure'",
+      );
+      return row.toArray()[0];
+    });
+    expect(leased?.notified).toBeNull();
+    expect(await alarmOf()).toBe(leased?.sending_until);
+    expect(posts).toEqual([]);
+
+    await runInDurableObject(ledger(), (_instance: DeliveryLedger, state) => {
+      state.storage.sql.exec("UPDATE alerts SET sending_until = ? WHERE kind = 'pipeline_failure'", Date.now() - 1);
+    });
+    expect(await runDurableObjectAlarm(ledger())).toBe(true);
+    expect(posts).toHaveLength(1);
+    expect(posts[0]).toMatch(/^notepipe ALERT \(pipeline_failure\)/);
   });
 
   it("set for an alert not due yet, still prunes the rows whose time is up and posts nothing", async () => {
