@@ -197,12 +197,17 @@ it(
     if (stack.wranglerLog !== null) {
       // What the circuits did, from deliver's own lines (a few dozen), for whoever reads the run.
       const log = await readFile(stack.wranglerLog, "utf8");
-      console.log(
-        log
-          .split("\n")
-          .filter((line) => /deliver: (circuit|provider switch|LEDGER)/.test(line))
-          .join("\n"),
-      );
+      const lines = log.split("\n");
+      console.log(lines.filter((line) => /deliver: (circuit|provider switch|LEDGER)/.test(line)).join("\n"));
+      if (count("sent once") !== NOTES + AFTER_NOTES) {
+        // Deliver's last words, for a run that went wrong.
+        console.log(
+          lines
+            .filter((line) => /deliver: /.test(line))
+            .slice(-80)
+            .join("\n"),
+        );
+      }
     }
     // A few of each wrong fate, with the status ingest answers for them (attempts, error).
     const sample = (fate: Fate) =>
