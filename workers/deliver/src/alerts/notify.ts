@@ -26,11 +26,16 @@ const WHO = "deliver (alerts)";
 
 /** Whether alerts have somewhere to go: without a channel, nothing is handed out or scheduled. */
 export function hasAlertChannel(env: Env): boolean {
-  return webhookOf(env) !== "" || env.OPS_ALERT_TO.trim() !== "";
+  return settingOf(env, "OPS_ALERT_WEBHOOK_URL") !== "" || settingOf(env, "OPS_ALERT_TO") !== "";
 }
 
-function webhookOf(env: Env): string {
-  return ((env as { OPS_ALERT_WEBHOOK_URL?: string }).OPS_ALERT_WEBHOOK_URL ?? "").trim();
+/**
+ * An alert setting, "" when unset: the webhook is an optional secret, and the ledger that asks is
+ * also run with an env of its own by the ledger soak, which sets neither.
+ */
+function settingOf(env: Env, name: "OPS_ALERT_WEBHOOK_URL" | "OPS_ALERT_TO"): string {
+  const value = (env as unknown as Partial<Record<typeof name, unknown>>)[name];
+  return typeof value === "string" ? value.trim() : "";
 }
 
 /**
@@ -39,8 +44,8 @@ function webhookOf(env: Env): string {
  * and a channel that took them the first time gets them twice.
  */
 export async function sendNotices(env: Env, notices: readonly AlertNotice[]): Promise<boolean> {
-  const webhook = webhookOf(env);
-  const to = env.OPS_ALERT_TO.trim();
+  const webhook = settingOf(env, "OPS_ALERT_WEBHOOK_URL");
+  const to = settingOf(env, "OPS_ALERT_TO");
   const text = alertText(notices);
   const [posted, emailed] = await Promise.all([
     webhook === "" ? false : postWebhook(webhook, text),
