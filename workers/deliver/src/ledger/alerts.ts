@@ -20,7 +20,7 @@ export type AlertKind = (typeof ALERT_KINDS)[number];
 /** At most one alert per kind per hour; a recovery is never held back. */
 export const ALERT_EVERY_MS = HOUR_MS;
 /** An alert handed to a sender is not handed to another for this long (its POST's timeout and more). */
-export const SENDING_LEASE_MS = 60_000;
+const SENDING_LEASE_MS = 60_000;
 
 export interface AlertSettings {
   /** A pipeline-level failure alerts once no request has been accepted for this long since it began. */
@@ -206,8 +206,8 @@ export function dueAlerts(exec: Exec, inputs: AlertInputs, settings: AlertSettin
     // The pipeline failure's start is the settle's to write; the others begin when a run first sees them.
     if (kind !== "pipeline_failure") row.began = condition.firing ? (row.began ?? now) : null;
     if (kind === "dead_letter_reason") row.detail = JSON.stringify(condition.held ?? []);
-    const due = dueAt(row, condition, Infinity, now);
-    if (due !== null && due <= now && (row.sending_until ?? 0) <= now) {
+    const due = dueAt(row, condition, now);
+    if (due !== null && due <= now) {
       const notice: AlertNotice = { kind, type: condition.firing ? "alert" : "recovery", message: condition.message };
       if (condition.firing && condition.appeared !== undefined) notice.reasons = condition.appeared;
       notices.push(notice);
@@ -223,13 +223,13 @@ export function dueAlerts(exec: Exec, inputs: AlertInputs, settings: AlertSettin
  * due, the end of the hour since its last alert, a threshold still ahead; its lease's end while a
  * sender holds it, so that a notice whose sender died goes again. Null: nothing to send.
  */
-function dueAt(row: AlertRow, condition: Condition, firesAt: number | undefined, now: number): number | null {
+function dueAt(row: AlertRow, condition: Condition, now: number): number | null {
   if ((row.sending_until ?? 0) > now) return row.sending_until;
   const nextAllowed = (row.alerted_at ?? -Infinity) + ALERT_EVERY_MS;
   const fresh = row.notified !== "alert" || (condition.appeared?.length ?? 0) > 0;
   if (condition.firing) return fresh ? Math.max(now, nextAllowed) : null;
   if (row.notified === "alert") return now;
-  return firesAt === undefined || firesAt === Infinity ? null : Math.max(firesAt, nextAllowed);
+  return condition.firesAt === undefined ? null : Math.max(condition.firesAt, nextAllowed);
 }
 
 /**
@@ -248,8 +248,7 @@ export function nextAlertAt(
   let next: number | null = null;
   for (const kind of ALERT_KINDS) {
     if (kind === "quota") continue;
-    const condition = conditions[kind];
-    const at = dueAt(rows.get(kind) ?? blank(kind), condition, condition.firesAt, now);
+    const at = dueAt(rows.get(kind) ?? blank(kind), conditions[kind], now);
     if (at !== null && (next === null || at < next)) next = at;
   }
   return next;
