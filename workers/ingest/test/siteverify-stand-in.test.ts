@@ -9,9 +9,19 @@ import { ALREADY_SPENT, ALWAYS_FAILS, ALWAYS_PASSES, DUMMY_TOKEN, SiteverifyStan
 const SECRET = "0x4AAAAAAAtest-secret-key-of-the-widget";
 const URL = "https://siteverify.test/turnstile/v0/siteverify";
 
+/** What siteverify answers: `success` always, `error-codes` a list (empty on success). */
+interface Answer {
+  success: boolean;
+  "error-codes": string[];
+}
+
 async function verify(standIn: SiteverifyStandIn, body: BodyInit, type = "application/json") {
   const response = await standIn.fetch(new Request(URL, { method: "POST", headers: { "content-type": type }, body }));
-  return { status: response.status, type: response.headers.get("content-type"), body: await response.json() };
+  return {
+    status: response.status,
+    type: response.headers.get("content-type"),
+    body: (await response.json()) as Answer,
+  };
 }
 
 const json = (fields: Record<string, string>) => JSON.stringify(fields);

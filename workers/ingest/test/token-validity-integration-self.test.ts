@@ -62,14 +62,20 @@ async function revoke(to: string, ms: number): Promise<void> {
   await env.STATUS.put(await notBeforeKey(to), String(notBeforeAt(ms)));
 }
 
-/** POST /v1/notes through the Worker with `vars` over the test's configuration. */
-function postWith(vars: Partial<Env>, to: string, token: string): Promise<Response> {
+/** POST /v1/notes through the Worker with `vars` over the test's configuration (wrangler types each var as its literal). */
+function postWith(vars: Record<string, string>, to: string, token: string): Promise<Response> {
   const request = new Request(`${BASE}/v1/notes`, {
     method: "POST",
     headers: { "content-type": "application/octet-stream", authorization: `Bearer ${token}` },
     body: makeNote(to).frame,
   });
-  return worker.fetch(request, { ...env, ...vars }, createExecutionContext());
+  return Promise.resolve(
+    worker.fetch(
+      request as Request<unknown, IncomingRequestCfProperties>,
+      { ...env, ...vars } as Env,
+      createExecutionContext(),
+    ),
+  );
 }
 
 async function expectRefused(response: Response, message: RegExp): Promise<void> {
@@ -156,8 +162,8 @@ describe("TOKEN_MAX_AGE_DAYS", () => {
     const old = await tokenAt(to, START - 30 * DAY_MS);
     const young = await tokenAt(to, START - 30 * DAY_MS + 1_000);
 
-    await expectRefused(await postWith({ TOKEN_MAX_AGE_DAYS: "30" } as Partial<Env>, to, old), /expired/);
-    expect((await postWith({ TOKEN_MAX_AGE_DAYS: "30" } as Partial<Env>, to, young)).status).toBe(202);
+    await expectRefused(await postWith({ TOKEN_MAX_AGE_DAYS: "30" }, to, old), /expired/);
+    expect((await postWith({ TOKEN_MAX_AGE_DAYS: "30" }, to, young)).status).toBe(202);
   });
 
   it("is off when empty (the default) or 0", async () => {
@@ -165,12 +171,12 @@ describe("TOKEN_MAX_AGE_DAYS", () => {
     setNow(START);
     const ancient = await tokenAt(to, Date.UTC(2001, 0, 1));
     expect((await postNote(makeNote(to).frame, { token: ancient })).status).toBe(202);
-    expect((await postWith({ TOKEN_MAX_AGE_DAYS: "0" } as Partial<Env>, to, ancient)).status).toBe(202);
+    expect((await postWith({ TOKEN_MAX_AGE_DAYS: "0" }, to, ancient)).status).toBe(202);
   });
 
   it("answers 500 for a value that is not a whole number of days, rather than guess", async () => {
     const to = address();
-    const response = await postWith({ TOKEN_MAX_AGE_DAYS: "30d" } as Partial<Env>, to, await tokenAt(to, Date.now()));
+    const response = await postWith({ TOKEN_MAX_AGE_DAYS: "30d" }, to, await tokenAt(to, Date.now()));
     expect(response.status).toBe(500);
     expect(((await response.json()) as { error: string }).error).toBe("internal_error");
   });
@@ -182,9 +188,7 @@ describe("np1 tokens (issued before np2)", () => {
     setNow(START);
     expect((await postNote(makeNote(to).frame, { token: await np1Token(to) })).status).toBe(202);
     const withinAge = Math.ceil((START / 1000 - NP1_ISSUED_AT) / 86_400) + 1;
-    expect(
-      (await postWith({ TOKEN_MAX_AGE_DAYS: String(withinAge) } as Partial<Env>, to, await np1Token(to))).status,
-    ).toBe(202);
+    expect((await postWith({ TOKEN_MAX_AGE_DAYS: String(withinAge) }, to, await np1Token(to))).status).toBe(202);
   });
 
   it("are refused once their address is revoked", async () => {
@@ -197,9 +201,6 @@ describe("np1 tokens (issued before np2)", () => {
   it("are refused once a maximum age counted from 2026-12-07 has passed", async () => {
     const to = address();
     setNow(NP1_ISSUED_AT * 1000 + 30 * DAY_MS);
-    await expectRefused(
-      await postWith({ TOKEN_MAX_AGE_DAYS: "30" } as Partial<Env>, to, await np1Token(to)),
-      /expired/,
-    );
+    await expectRefused(await postWith({ TOKEN_MAX_AGE_DAYS: "30" }, to, await np1Token(to)), /expired/);
   });
 });

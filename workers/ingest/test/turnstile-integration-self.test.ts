@@ -55,7 +55,13 @@ function requestCode(secret: string | undefined, token?: string): Promise<Respon
     TURNSTILE_SITEVERIFY_URL: SITEVERIFY_URL,
     ...(secret === undefined ? {} : { TURNSTILE_SECRET_KEY: secret }),
   };
-  return worker.fetch(request, { ...env, ...vars } as Env, createExecutionContext());
+  return Promise.resolve(
+    worker.fetch(
+      request as Request<unknown, IncomingRequestCfProperties>,
+      { ...env, ...vars } as Env,
+      createExecutionContext(),
+    ),
+  );
 }
 
 async function expectError(response: Response, status: number, error: string): Promise<void> {
