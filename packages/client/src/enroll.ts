@@ -19,15 +19,34 @@ function checkAddress(to: string): void {
 /**
  * Asks ingest to email a code to `to`. Resolves once the email is queued; the answer is the same
  * whether or not the address enrolled before. Throws {@link NotepipeError}: `bad_recipient`,
- * `enrollment_closed`, `domain_not_allowed`, or `rate_limited` (3 codes an hour per address,
- * 10 requests a minute per network) with `retryAfterMs`.
+ * `enrollment_closed`, `domain_not_allowed`, `rate_limited` (3 codes an hour per address,
+ * 10 requests a minute per network, or the deployment's code emails for the day: then
+ * `retryAfterMs` runs to UTC midnight) with `retryAfterMs`, and where the deployment asks for
+ * Turnstile, `turnstile_required`, `turnstile_failed` or `turnstile_unavailable`.
+ *
+ * `turnstileToken` is the widget's answer (its `cf-turnstile-response`), sent as the
+ * `CF-Turnstile-Response` header. Siteverify accepts a token once
+ * (https://developers.cloudflare.com/turnstile/get-started/server-side-validation/), so a call
+ * that carries one makes a single attempt: a retry would only be refused as a token already spent,
+ * and the widget must give a new one.
  *
  * @example
  * await requestCode({ endpoint: "https://notes.example.com" }, "ada@example.com");
+ * await requestCode(config, "ada@example.com", { turnstileToken: turnstile.getResponse() });
  */
-export async function requestCode(config: IngestConnection, to: string): Promise<void> {
+export async function requestCode(
+  config: IngestConnection,
+  to: string,
+  options: { turnstileToken?: string } = {},
+): Promise<void> {
   checkAddress(to);
-  await request(config, "/v1/tokens/code", JSON.stringify({ to }));
+  const { turnstileToken } = options;
+  if (turnstileToken === undefined) {
+    await request(config, "/v1/tokens/code", JSON.stringify({ to }));
+    return;
+  }
+  const once = { ...config, retry: { ...config.retry, attempts: 1 } };
+  await request(once, "/v1/tokens/code", JSON.stringify({ to }), { "cf-turnstile-response": turnstileToken });
 }
 
 /**

@@ -51,6 +51,15 @@ describe("requestCode", () => {
     ]);
   });
 
+  it("sends a Turnstile token as CF-Turnstile-Response and makes one attempt, as siteverify accepts a token once", async () => {
+    const { config, requests } = setup([apiError(503, "turnstile_unavailable", "Try again.", { "retry-after": "10" })]);
+    const error = await failure(requestCode(config, "ada@example.com", { turnstileToken: "XXXX.DUMMY.TOKEN" }));
+    expect([error.code, error.status, error.retryable]).toEqual(["turnstile_unavailable", 503, true]);
+    expect(requests).toHaveLength(1);
+    expect(requests[0]?.headers["cf-turnstile-response"]).toBe("XXXX.DUMMY.TOKEN");
+    expect(JSON.parse(decoder.decode(requests[0]?.body))).toEqual({ to: "ada@example.com" });
+  });
+
   it("throws enrollment_closed, not retried", async () => {
     const { config, requests } = setup([apiError(403, "enrollment_closed", "Closed.")]);
     const error = await failure(requestCode(config, "ada@example.com"));
