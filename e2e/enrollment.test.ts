@@ -2,20 +2,23 @@
  * Self-service enrollment on the real local stack: a code asked for with the SDK arrives in the
  * local inbox as an email, the code read from it buys a token, and that token sends a note that
  * ends `delivered`. Then the limits, as a burst meets them: per address, then per client address,
- * then the deployment's code emails of the day.
+ * then the deployment's code emails of the day. An address whose tokens its operator revoked
+ * (`pnpm ops token revoke`) is refused within the documented delay.
  */
 
 import { confirmCode, decrypt, generateKey, NotepipeError, requestCode, send } from "@notepipe/client";
 import type { InboxEmail } from "@notepipe/local-provider";
 import { type LocalStack as Stack, startStack, THROWAWAY_INGEST_LIMITS } from "@notepipe/local-stack";
+import { REVOCATION_DELAY_SECONDS } from "@notepipe/pipeline";
 import { CODE_PATTERN, makeEnrollmentCode } from "@notepipe/token";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FAST_RETRY_VARS } from "./notes.ts";
+import { runOps } from "./ops-run.ts";
 
 const WITHIN_MS = 60_000;
 /** ENROLL_IP_LIMITER's limit per client address per minute on this file's stack. */
 const ENROLL_IP_LIMIT = 30;
-/** CODE_EMAILS_PER_DAY on this file's stack: above the 22 codes the tests before the last one ask for. */
+/** CODE_EMAILS_PER_DAY on this file's stack: above the 24 codes the tests before the last one ask for. */
 const CODE_EMAILS_PER_DAY = 30;
 
 let stack: Stack;
@@ -69,6 +72,11 @@ function codeIn(email: InboxEmail | undefined): string | undefined {
   return /\b([0-9A-HJKMNP-TV-Z]{8})\b/.exec(email?.text ?? "")?.[1];
 }
 
+/** A fetch that says it comes from `ip`: wrangler dev passes `CF-Connecting-IP` on as sent. */
+function fromNetwork(ip: string): typeof fetch {
+  return (input, init) => fetch(input, { ...init, headers: { ...(init?.headers as object), "cf-connecting-ip": ip } });
+}
+
 async function failure(promise: Promise<unknown>): Promise<NotepipeError> {
   const error = await promise.then(
     () => undefined,
@@ -100,6 +108,39 @@ describe("enrollment on the local stack", () => {
     expect(await waitForState(id, "delivered")).toBe("delivered");
     const [note] = (await inboxFor("ada@example.com")).filter((inbox) => inbox.noteId === id);
     expect(await decrypt(note?.text ?? "", key)).toBe(text);
+  });
+
+  it("refuses an address's tokens within the documented delay once the operator revokes them; a token issued after sends", async () => {
+    const to = "lost-phone@example.com";
+    // A network of its own, so that this test's requests leave the others' allowance alone.
+    const fromItsNetwork = { ...connection(), fetch: fromNetwork("192.0.2.77") };
+    // Its inbox holds notes as well as codes: the code is in the email that carries no note.
+    const enrol = async () => {
+      const before = (await inboxFor(to)).length;
+      await requestCode(fromItsNetwork, to);
+      const emails = await waitForEmails(to, before + 1);
+      const code = emails.slice(before).find((email) => email.noteId === null);
+      return confirmCode(fromItsNetwork, to, codeIn(code) as string);
+    };
+    const key = await generateKey();
+    const sendWith = (token: string) => send(fromItsNetwork, { to, text: "From the phone I lost.", key, token });
+    const lost = await enrol();
+    await sendWith(lost);
+
+    const revoke = await runOps(stack, "token", "revoke", to);
+    expect(revoke.code).toBe(0);
+    expect(revoke.stdout).toContain(`are refused within ${REVOCATION_DELAY_SECONDS} s`);
+    // Each ingest isolate may hold its last reading for NOT_BEFORE_CACHE_SECONDS; KV's own
+    // propagation is the rest of the delay, and local KV has none.
+    const deadline = Date.now() + REVOCATION_DELAY_SECONDS * 1000;
+    let refused: NotepipeError | undefined;
+    while (refused === undefined && Date.now() < deadline) {
+      refused = await failure(sendWith(lost)).catch(() => undefined);
+      if (refused === undefined) await new Promise((resolve) => setTimeout(resolve, 2_000));
+    }
+    expect([refused?.code, refused?.status]).toEqual(["unauthorized", 401]);
+
+    expect(await sendWith(await enrol())).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it("gives nothing for a code nobody asked for; five misses kill a code; the owner's next code works", async () => {

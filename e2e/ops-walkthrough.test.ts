@@ -5,10 +5,10 @@
  * (through the provider's signed webhook) with exactly one email. Replaying again sends nothing.
  */
 
-import { execFile } from "node:child_process";
-import { ROOT, type LocalStack as Stack, startStack } from "@notepipe/local-stack";
+import { type LocalStack as Stack, startStack } from "@notepipe/local-stack";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { emailsByNote, makeNote, type Note, postNote, waitForFinalStates } from "./notes.ts";
+import { type OpsRun, runOps } from "./ops-run.ts";
 
 /**
  * Retries in seconds, not hours: a pipeline-level refusal (an unverified sender) waits
@@ -17,7 +17,6 @@ import { emailsByNote, makeNote, type Note, postNote, waitForFinalStates } from 
 const DRILL_VARS = { RETRY_BASE_SECONDS: "1", RETRY_MAX_SECONDS: "2", PIPELINE_RETRY_SECONDS: "1" };
 
 let stack: Stack;
-let opsToken: string;
 
 beforeAll(async () => {
   stack = await startStack({
@@ -27,36 +26,15 @@ beforeAll(async () => {
     deliveryWebhooks: true,
     deliverVars: DRILL_VARS,
   });
-  opsToken = (JSON.parse(stack.opsTokens) as string[])[0] as string;
 });
 
 afterAll(async () => {
   await stack?.stop();
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** `pnpm -s ops …` from the repository root, aimed at this stack. */
-function ops(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      "pnpm",
-      ["-s", "ops", ...args],
-      {
-        cwd: ROOT,
-        env: { ...process.env, NOTEPIPE_OPS_URL: stack.ingestUrl, NOTEPIPE_OPS_TOKEN: opsToken },
-        timeout: 60_000,
-      },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === "number" ? error.code : null;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+/** `pnpm -s ops …` against this file's stack. */
+function ops(...args: string[]): Promise<OpsRun> {
+  return runOps(stack, ...args);
 }
 
 async function setFaults(faults: Record<string, unknown>): Promise<void> {
