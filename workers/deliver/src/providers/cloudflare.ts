@@ -23,9 +23,10 @@
  *   connection to the service, an unknown code) network_error: maybe sent
  *   no answer within the request's time        timeout: maybe sent
  *
- * A "maybe sent" note is what an unanswered HTTP request is to the ledger: the service has no
- * idempotency key (`idempotent: false`), so the ledger never sends it again anywhere and it ends
- * `possibly_sent`, as with Postmark.
+ * A "maybe sent" note is what an unanswered HTTP request is to the ledger. The service has no
+ * idempotency key (`idempotent: false`), so, as with Postmark, the ledger sends it again only
+ * here, never through another provider: it may arrive twice from this service, and once its
+ * deliveries run out it is a `possibly_sent` dead letter (workers/deliver/README.md, "Failover").
  *
  * Bounds. Every call is a subrequest of the invocation (the limits page counts "email send
  * operations" among a Worker's subrequests; https://developers.cloudflare.com/workers/platform/limits/
