@@ -42,11 +42,6 @@ export const INGEST_ERRORS = {
     "The request could not be checked against its rate limit; retry after the Retry-After seconds.",
   ],
   queue_unavailable: [503, "The note could not be queued; retry after the Retry-After seconds."],
-  // A token whose MAC verified is checked against its address's not-before (a KV read); closed if KV fails.
-  token_check_unavailable: [
-    503,
-    "The client token could not be checked against revocations; retry after the Retry-After seconds.",
-  ],
   // Enrollment (POST /v1/tokens/code, POST /v1/tokens).
   invalid_code: [400, "This enrollment code is wrong or has expired; ask for a new one."],
   enrollment_closed: [403, "This service does not enrol this address; ask its operator for a client token."],

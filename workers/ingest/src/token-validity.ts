@@ -8,6 +8,11 @@
  * {@link NOT_BEFORE_CACHE_SECONDS} (at most {@link MAX_CACHED_ADDRESSES} addresses, the oldest
  * dropped first): a revoke reaches every isolate within REVOCATION_DELAY_SECONDS (KV's 60 s and
  * these 30 s), and an address sending in a burst costs one read per isolate per 30 s.
+ *
+ * When KV cannot be read, the check keeps the isolate's last reading of the address, however old,
+ * and takes an address it never read as not revoked: a token can only send to its own address, so
+ * what a revoked token gains in a KV outage is notes to the inbox it was made for, while refusing
+ * every note for as long as KV is down (hours, at worst) would hold every client's notes back.
  */
 
 import { NOT_BEFORE_CACHE_SECONDS, notBeforeKey, readNotBefore } from "@notepipe/pipeline";
@@ -19,8 +24,6 @@ import { ApiError } from "./errors.ts";
  * and more than the addresses one isolate serves in 30 s at ingest's tested rates.
  */
 export const MAX_CACHED_ADDRESSES = 1_000;
-/** A KV read that fails is a hiccup or an outage; a few seconds is a polite first retry. */
-const KV_RETRY_AFTER_SECONDS = "10";
 const DAY_SECONDS = 24 * 60 * 60;
 
 /** address → its not-before (seconds) and until when that reading is used (ms). Insertion order is age. */
@@ -61,10 +64,8 @@ export function assertTokenNotExpired(token: ClientToken, env: Env, nowMs: numbe
 }
 
 /**
- * Throws 401 `unauthorized` for a token issued before its address's not-before, 503
- * `token_check_unavailable` (closed: a revoked token must not pass while KV is down) if KV cannot
- * be read. Call it only once the token's MAC verified for `address`: only tokens that could send
- * cost a read.
+ * Throws 401 `unauthorized` for a token issued before its address's not-before. Call it only once
+ * the token's MAC verified for `address`: only tokens that could send cost a read.
  *
  * @example
  * await assertTokenNotRevoked(read.token, frame.recipient, env, Date.now());
@@ -86,8 +87,9 @@ async function notBeforeOf(address: string, env: Env, nowMs: number): Promise<nu
   try {
     value = await env.STATUS.get(await notBeforeKey(address));
   } catch (cause) {
+    // Open, with the last reading: see the module's comment. The next request reads KV again.
     console.error(`ingest: STATUS.get (not-before) failed: ${cause instanceof Error ? cause.name : typeof cause}`);
-    throw new ApiError("token_check_unavailable", { headers: { "retry-after": KV_RETRY_AFTER_SECONDS }, cause });
+    return cached?.notBefore ?? 0;
   }
   const notBefore = readNotBefore(value);
   notBefores.delete(address);
