@@ -12,7 +12,16 @@ import { http } from "../src/app.ts";
 import { SESSION_TTL_MS } from "../src/console/session.ts";
 import { TEST_OPS_TOKENS } from "./http-config.ts";
 import { deadLetterOf, envWith, ledger, ledgerNote } from "./ledger.ts";
-import { makeNote, makeNotes, messageOf, mockProvider, resendAccepted, runQueue } from "./notes.ts";
+import {
+  makeNote,
+  makeNotes,
+  messageOf,
+  mockProvider,
+  resendAccepted,
+  resendError,
+  runQueue,
+  type SeenRequest,
+} from "./notes.ts";
 import { deadLetterAsPossiblySent, deadLetterAsRejected, recordingQueue, sentMessages } from "./ops.ts";
 
 const ORIGIN = "https://notes.example.com";
@@ -339,6 +348,48 @@ describe("the overview", () => {
     }
     const rejected = overview.deadLetters.find((entry) => entry.reason === "rejected")?.count;
     expect(page).toContain(`data-dead="rejected">${rejected}</td>`);
+  });
+  it("shows each listed provider's circuit in order: one opened by a spent quota, why and when it is probed, the other closed and taking new batches", async () => {
+    const failover = envWith({
+      MAIL_PROVIDERS: "resend,postmark",
+      MAIL_API_KEY_POSTMARK: "pm-test-token-never-logged",
+      MAIL_API_URL_POSTMARK: "https://postmark.test",
+    } as unknown as Partial<Env>);
+    const postmarkAccepted = (request: SeenRequest) =>
+      Response.json((request.body as unknown[]).map((_, i) => ({ ErrorCode: 0, Message: "OK", MessageID: `pm_${i}` })));
+    const seen = mockProvider(
+      resendError(429, "daily_quota_exceeded", "You have reached your daily email sending quota."),
+      postmarkAccepted,
+    );
+    // The switch and the pipeline failure are logged; that is not what this page shows.
+    vi.spyOn(console, "log").mockImplementation(() => {});
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    await runQueue("notes", [messageOf(makeNote())], failover);
+    await runQueue("notes", [messageOf(makeNote())], failover);
+    expect(seen.map((request) => new URL(request.url).host)).toEqual(["mail.test", "postmark.test"]);
+    const who = await signedIn(TEST_OPS_TOKENS[0], failover);
+
+    const page = await (await send(who, "/ops/", {}, failover)).text();
+    expect(page).toContain("<h2>Providers</h2>");
+    expect(page).toContain("New batches go to <strong>postmark</strong>.");
+    const resend = /<tr data-circuit="resend">(.*?)<\/tr>/.exec(page)?.[1];
+    expect(resend).toMatch(
+      /^<th>resend<\/th><td data-state="open">open<\/td><td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC<\/td><td><code>quota_exceeded<\/code><\/td><td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC, in \d+ s<\/td>/,
+    );
+    const postmark = /<tr data-circuit="postmark">(.*?)<\/tr>/.exec(page)?.[1];
+    expect(postmark).toMatch(
+      /^<th>postmark \(new batches\)<\/th><td data-state="closed">closed<\/td><td>—<\/td><td>—<\/td><td>—<\/td>/,
+    );
+    expect(page.indexOf('data-circuit="resend"')).toBeLessThan(page.indexOf('data-circuit="postmark"'));
+  });
+
+  it("says in one line that the only provider listed has no failover", async () => {
+    const who = await signedIn();
+    const page = await (await send(who, "/ops/")).text();
+    const section = page.slice(page.indexOf("<h2>Providers</h2>"), page.indexOf("<h2>Free plan"));
+    expect(section).toBe(
+      '<h2>Providers</h2>\n<p data-providers="1">All mail goes through <strong>resend</strong>, the only provider listed: no failover.</p>\n',
+    );
   });
 });
 

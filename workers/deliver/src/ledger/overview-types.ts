@@ -1,8 +1,10 @@
 /**
  * What the ledger tells the ops console's overview page in one call: its series, latency, provider
- * answers, backlog, dead letters, quotas and the alerts now firing. The ledger builds it
- * (`overview()`), the console only draws it, so a page costs one ledger request.
+ * answers, backlog, dead letters, quotas, the alerts now firing and the providers' circuits. The
+ * ledger builds it (`overview()`), the console only draws it, so a page costs one ledger request.
  */
+
+import type { CircuitStat } from "./types.ts";
 
 /** How a provider answered a request, as the console counts it. */
 export type AnswerClass = "ok" | "throttled" | "server_error" | "refused" | "no_answer";
@@ -51,4 +53,10 @@ export interface Overview {
   deadLetters: { reason: string; count: number }[];
   quotas: QuotaUse[];
   alerts: FiringAlert[];
+  /**
+   * Each provider's circuit as `GET /ops/stats` answers it (failover), by name; empty while no
+   * claim has routed through a second provider. Optional so that an overview made without it (a
+   * stand-in's) still is one.
+   */
+  circuits?: CircuitStat[];
 }

@@ -1,12 +1,14 @@
 /**
  * The ops overview in one ledger call (`overview()`, ledger.ts): series, latency, answers,
- * backlog, dead letters, today's quotas and the alerts firing. What it reads, at most: the last 24
- * hours' minute rows for the chart (five columns each), 168 hour rows, the minutes since the last
- * hour rolled up (normally the current hour's), the counters' row, the 4 alert rows and one entry
- * of the retrying index: never a note. Only hours' and recent minutes' histograms are parsed.
+ * backlog, dead letters, today's quotas, the alerts firing and the providers' circuits. What it
+ * reads, at most: the last 24 hours' minute rows for the chart (five columns each), 168 hour rows,
+ * the minutes since the last hour rolled up (normally the current hour's), the counters' row, the 4
+ * alert rows, one entry of the retrying index and the circuits' rows (one per provider deliver
+ * knows): never a note. Only hours' and recent minutes' histograms are parsed.
  */
 
 import { type AlertInputs, type AlertSettings, firingAlerts } from "./alerts.ts";
+import { circuitStats } from "./circuits.ts";
 import { type Counts, readCounts } from "./counters.ts";
 import type { Overview, QuotaUse, SeriesPoint } from "./overview-types.ts";
 import type { Exec } from "./schema.ts";
@@ -80,6 +82,7 @@ export function buildOverview(exec: Exec, now: number, settings: AlertSettings):
       .sort((a, b) => b.count - a.count || a.reason.localeCompare(b.reason)),
     quotas: inputs.quotas,
     alerts: firingAlerts(exec, inputs, settings, now),
+    circuits: circuitStats(exec),
   };
 }
 
