@@ -155,7 +155,7 @@ describe("the outbox in a browser", () => {
     const cdp = await chromium.context.newCDPSession(page);
     await cdp.send("Storage.overrideQuotaForOrigin", { origin: new URL(demo.web).origin, quotaSize: 400_000 });
     // Filled before the demo opens, from a page of its origin with no script, so that what is left
-    // (20 KB) holds a short note and never a 60 KB one. Before: Chromium's IndexedDB approves a
+    // (35 KB) holds a short note with room to spare and never a 60 KB one. Before: Chromium's IndexedDB approves a
     // write from the space left it last heard of from the quota manager, for up to 30 s
     // (kBucketSpaceCacheTimeLimit, content/browser/indexed_db), and the page asks when it keeps its
     // key on load; bytes put in Cache Storage after that would be missing from the figure. For the
@@ -165,7 +165,7 @@ describe("the outbox in a browser", () => {
     await page.evaluate(async () => {
       const { usage = 0 } = await navigator.storage.estimate();
       const cache = await caches.open("quota-test-filler");
-      await cache.put("/quota-test-filler", new Response(new Uint8Array(Math.max(0, 400_000 - usage - 20_000))));
+      await cache.put("/quota-test-filler", new Response(new Uint8Array(Math.max(0, 400_000 - usage - 35_000))));
     });
     await page.goto(demo.web);
     await page.waitForSelector("body[data-ready]");
