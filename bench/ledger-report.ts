@@ -34,8 +34,9 @@ function windows(results: LedgerSoakResults): { early: [number, number]; steady:
   return { early: [2, Math.min(6, last)], steady: [Math.max(1, last - 9), last] };
 }
 
-function perCall(phase: PhaseDay, pick: (phase: PhaseDay) => number): number {
-  return phase.calls === 0 ? Number.NaN : pick(phase) / phase.calls;
+/** NaN ("n/a") for a call the run did not make, or did not measure yet (results from before it existed). */
+function perCall(phase: PhaseDay | undefined, pick: (phase: PhaseDay) => number): number {
+  return phase === undefined || phase.calls === 0 ? Number.NaN : pick(phase) / phase.calls;
 }
 
 export function ledgerDaysTable(results: LedgerSoakResults): Table {
