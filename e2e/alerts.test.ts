@@ -9,7 +9,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type LocalStack, startStack } from "@notepipe/local-stack";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeNote, postNote, waitForFinalStates } from "./notes.ts";
+import { makeNote, postNote, setFaults, waitForFinalStates } from "./notes.ts";
 
 /** Seconds: short, so the run takes seconds; the ledger's alarm, not a Cron, must meet them. */
 const ALERT_VARS = {
@@ -92,18 +92,9 @@ afterAll(async () => {
   await receiver?.close();
 });
 
-async function setFaults(faults: Record<string, unknown>): Promise<void> {
-  const res = await fetch(`${stack.providerUrl}/_control/faults`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(faults),
-  });
-  expect(res.status).toBe(200);
-}
-
 describe("alerts on the local stack", () => {
   it("posts the pipeline failure once the sender is refused past the threshold, then its recovery, and the note is sent", async () => {
-    await setFaults({ reject: "domain_not_verified" });
+    await setFaults(stack.providerUrl, { reject: "domain_not_verified" });
     const note = await makeNote("held while the sender is refused", "ada@example.com");
     expect((await postNote(stack, note)).status).toBe(202);
 
@@ -111,7 +102,7 @@ describe("alerts on the local stack", () => {
     expect(alert).toContain("(sender_not_verified)");
     expect(receiver.texts.filter((text) => text.includes("recovered"))).toEqual([]);
 
-    await setFaults({});
+    await setFaults(stack.providerUrl, {});
     const recovery = await receiver.post(/^notepipe recovered \(pipeline_failure\)/, WAIT_MS);
     expect(recovery).toBe("notepipe recovered (pipeline_failure): The mail provider accepts requests again.");
 

@@ -21,6 +21,7 @@ import {
   fateOf,
   makeNote,
   postAsClient,
+  setFaults,
   sleepUntil,
   waitForFinalStates,
 } from "./notes.ts";
@@ -89,13 +90,8 @@ function provider(name: (typeof ORDER)[number]): RunningLocalProvider {
   return found;
 }
 
-async function setFaults(name: (typeof ORDER)[number], faults: Record<string, unknown>): Promise<void> {
-  const res = await fetch(`${provider(name).url}/_control/faults`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(faults),
-  });
-  expect(res.status).toBe(200);
+function setFaultsOf(name: (typeof ORDER)[number], faults: Record<string, unknown>): Promise<void> {
+  return setFaults(provider(name).url, faults);
 }
 
 /** Emails per note id in one provider's inbox. */
@@ -132,9 +128,9 @@ function opsStatsOutput(): Promise<string> {
 /** The primary's faults, at their times into the posting: down, then out of quota, then well. */
 async function primaryFails(start: number): Promise<void> {
   await sleepUntil(start + OUTAGE_AT_MS);
-  await setFaults("resend", { outage: "502", forMs: OUTAGE_MS });
+  await setFaultsOf("resend", { outage: "502", forMs: OUTAGE_MS });
   await sleepUntil(start + OUTAGE_AT_MS + OUTAGE_MS);
-  await setFaults("resend", { reject: "daily_quota_exceeded", forMs: QUOTA_MS });
+  await setFaultsOf("resend", { reject: "daily_quota_exceeded", forMs: QUOTA_MS });
 }
 
 /**

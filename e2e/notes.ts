@@ -124,6 +124,19 @@ export async function waitForFinalStates(stack: Stack, ids: readonly string[], t
   }
 }
 
+/**
+ * Sets a local provider's run-time faults (packages/local-provider, "Faults") through its control
+ * endpoint; throws unless it took them.
+ */
+export async function setFaults(providerUrl: string, faults: Record<string, unknown>): Promise<void> {
+  const res = await fetch(`${providerUrl}/_control/faults`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(faults),
+  });
+  if (res.status !== 200) throw new Error(`the local provider refused the faults: ${res.status} ${await res.text()}`);
+}
+
 /** The provider's inbox, grouped by the note id each email carries. */
 export async function emailsByNote(stack: Stack): Promise<Map<string, InboxEmail[]>> {
   const res = await fetch(`${stack.providerUrl}/inbox`);

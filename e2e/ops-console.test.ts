@@ -14,7 +14,7 @@ import { ROOT, type LocalStack as Stack, startStack } from "@notepipe/local-stac
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Chromium, launchChromium } from "../examples/web/test/chromium.ts";
-import { emailsByNote, makeNote, type Note, postNote, waitForFinalStates } from "./notes.ts";
+import { emailsByNote, makeNote, type Note, postNote, setFaults, waitForFinalStates } from "./notes.ts";
 
 /**
  * Retries in seconds, not hours: a refused sender opens the provider's circuit, its notes wait for
@@ -63,15 +63,6 @@ afterAll(async () => {
   await chromium?.close();
   await stack?.stop();
 });
-
-async function setFaults(faults: Record<string, unknown>): Promise<void> {
-  const res = await fetch(`${stack.providerUrl}/_control/faults`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(faults),
-  });
-  expect(res.status).toBe(200);
-}
 
 /** Reloads `path` until `ready` says the page shows what the test waits for; bounded. */
 async function reloadUntil(path: string, ready: (page: Page) => Promise<boolean>): Promise<void> {
@@ -128,7 +119,7 @@ describe("the ops console in a browser", () => {
   });
 
   it("shows the notes the provider refused as dead letters, with the reason and the address masked", async () => {
-    await setFaults({ reject: "domain_not_verified" });
+    await setFaults(stack.providerUrl, { reject: "domain_not_verified" });
     for (const [i, who] of ["hedy", "radia"].entries()) {
       const note = await makeNote(`Refused note ${i}.`, `${who}@example.com`);
       expect((await postNote(stack, note)).status).toBe(202);
@@ -157,7 +148,7 @@ describe("the ops console in a browser", () => {
   }, 200_000);
 
   it("replays them from the page once the cause is fixed, and each is delivered once", async () => {
-    await setFaults({});
+    await setFaults(stack.providerUrl, {});
     await page.click("button:has-text('Replay all')");
     expect(await page.textContent("[role=status]")).toContain("Replayed 2, skipped 0, failed 0.");
 

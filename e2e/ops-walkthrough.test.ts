@@ -7,7 +7,7 @@
 
 import { type LocalStack as Stack, startStack } from "@notepipe/local-stack";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { emailsByNote, makeNote, type Note, postNote, waitForFinalStates } from "./notes.ts";
+import { emailsByNote, makeNote, type Note, postNote, setFaults, waitForFinalStates } from "./notes.ts";
 import { type OpsRun, runOps } from "./ops-run.ts";
 
 /**
@@ -37,15 +37,6 @@ function ops(...args: string[]): Promise<OpsRun> {
   return runOps(stack, ...args);
 }
 
-async function setFaults(faults: Record<string, unknown>): Promise<void> {
-  const res = await fetch(`${stack.providerUrl}/_control/faults`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(faults),
-  });
-  expect(res.status).toBe(200);
-}
-
 /** Polls the status route until every note is `state` or the time is up; answers the last states. */
 async function waitForState(ids: readonly string[], state: string, timeoutMs: number): Promise<Map<string, string>> {
   const deadline = Date.now() + timeoutMs;
@@ -66,7 +57,7 @@ describe("the operator's walk-through", () => {
   let notes: Note[];
 
   it("dead-letters every note while the provider rejects the account, and lists them masked", async () => {
-    await setFaults({ reject: "domain_not_verified" });
+    await setFaults(stack.providerUrl, { reject: "domain_not_verified" });
     notes = await Promise.all([
       makeNote("Rejected first.", "ada@example.com"),
       makeNote("Rejected second.", "grace@example.com"),
@@ -95,7 +86,7 @@ describe("the operator's walk-through", () => {
   }, 200_000);
 
   it("after the fault is cleared, `pnpm ops dlq replay --all` gets each note delivered, once", async () => {
-    await setFaults({});
+    await setFaults(stack.providerUrl, {});
 
     const replay = await ops("dlq", "replay", "--all");
     expect(replay).toMatchObject({ code: 0, stdout: "replayed 3, skipped 0, failed 0, of 3\n" });
