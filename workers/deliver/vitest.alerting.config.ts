@@ -2,8 +2,7 @@ import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineProject, mergeConfig } from "vitest/config";
 import shared from "../../vitest.shared.ts";
 import { TEST_ALERT_WEBHOOK_URL } from "./test/alerting/config.ts";
-import { TEST_MAIL_API_KEY, TEST_MAIL_API_URL } from "./test/config.ts";
-import { TEST_OPS_TOKENS, TEST_POSTMARK_CREDENTIALS, TEST_RESEND_WEBHOOK_SECRET } from "./test/http-config.ts";
+import { TEST_SECRET_BINDINGS } from "./test/http-config.ts";
 
 /**
  * The deliver Worker with an alert webhook set. The ledger reads its channels from its own `env`,
@@ -18,11 +17,7 @@ export default mergeConfig(
         wrangler: { configPath: "../../wrangler.deliver.toml" },
         miniflare: {
           bindings: {
-            MAIL_API_KEY: TEST_MAIL_API_KEY,
-            MAIL_API_URL: TEST_MAIL_API_URL,
-            OPS_TOKENS: JSON.stringify(TEST_OPS_TOKENS),
-            RESEND_WEBHOOK_SECRET: TEST_RESEND_WEBHOOK_SECRET,
-            POSTMARK_WEBHOOK_CREDENTIALS: TEST_POSTMARK_CREDENTIALS,
+            ...TEST_SECRET_BINDINGS,
             OPS_ALERT_WEBHOOK_URL: TEST_ALERT_WEBHOOK_URL,
           },
         },

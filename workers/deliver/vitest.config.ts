@@ -1,8 +1,7 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { configDefaults, defineProject, mergeConfig } from "vitest/config";
 import shared from "../../vitest.shared.ts";
-import { TEST_MAIL_API_KEY, TEST_MAIL_API_URL } from "./test/config.ts";
-import { TEST_OPS_TOKENS, TEST_POSTMARK_CREDENTIALS, TEST_RESEND_WEBHOOK_SECRET } from "./test/http-config.ts";
+import { TEST_SECRET_BINDINGS } from "./test/http-config.ts";
 
 export default mergeConfig(
   shared,
@@ -12,11 +11,7 @@ export default mergeConfig(
         wrangler: { configPath: "../../wrangler.deliver.toml" },
         miniflare: {
           bindings: {
-            MAIL_API_KEY: TEST_MAIL_API_KEY,
-            MAIL_API_URL: TEST_MAIL_API_URL,
-            OPS_TOKENS: JSON.stringify(TEST_OPS_TOKENS),
-            RESEND_WEBHOOK_SECRET: TEST_RESEND_WEBHOOK_SECRET,
-            POSTMARK_WEBHOOK_CREDENTIALS: TEST_POSTMARK_CREDENTIALS,
+            ...TEST_SECRET_BINDINGS,
             // The tests that count rows read `usage`, which the ledger keeps only when asked to.
             LEDGER_METERING: "on",
           },
